@@ -1,0 +1,146 @@
+//! Domain errors and the one place where they become PingID errorIds.
+//!
+//! Policy (crates.io's rule): library code returns typed errors; `anyhow` is used only in
+//! binaries, CLI code, startup and tests. A `DomainError` says what went wrong in domain
+//! terms; [`DomainError::error_id`] is a single exhaustive `match` without a `_` arm, so a
+//! new variant does not compile until someone decides its errorId. Internal causes (store
+//! failures) are carried for the log only: the client sees the catalog's fixed message.
+
+use twofold_proto::ErrorId;
+
+use crate::store::StoreError;
+
+/// Everything a Twofold operation can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum DomainError {
+    /// A required field is missing or mistyped, or the body is not a JWS.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// A value is out of range (hoursUntilExpiration 0, bypassUntil in the past...).
+    #[error("invalid value: {0}")]
+    InvalidValue(String),
+    /// The signature, token or algorithm is not acceptable.
+    #[error("unauthorized")]
+    Unauthorized,
+    /// The token's scope does not allow the operation.
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    /// The operation segment, or an enum value, is not supported.
+    #[error("unsupported request: {0}")]
+    UnsupportedRequest(String),
+    /// Admin op: the org alias of the request is not the token's organization.
+    #[error("organization mismatch")]
+    OrgMismatch,
+    /// Auth op: the org alias of the request is not the token's organization.
+    #[error("organization mismatch (authentication)")]
+    AuthOrgMismatch,
+    /// Admin op: the username is malformed.
+    #[error("malformed username")]
+    MalformedUsername,
+    /// Admin op: the user does not exist.
+    #[error("user not found")]
+    UserNotFound,
+    /// adduser: the username exists (case-insensitively).
+    #[error("user already exists")]
+    UserAlreadyExists,
+    /// adduser: the organization is at its user quota.
+    #[error("user quota reached")]
+    UserQuotaReached,
+    /// suspenduser: the user is not ACTIVE.
+    #[error("user not active, cannot suspend")]
+    SuspendNotActive,
+    /// suspenduser lost a race with another change of the user.
+    #[error("suspension failed")]
+    SuspendFailed,
+    /// activateuser: the user is ACTIVE already.
+    #[error("user already active")]
+    AlreadyActive,
+    /// activateuser lost a race, or the user cannot be activated.
+    #[error("activation failed")]
+    ActivationFailed,
+    /// deleteuser did not complete.
+    #[error("deletion failed")]
+    DeleteFailed,
+    /// edituser would leave the user invalid, or lost a race.
+    #[error("edit failed: {0}")]
+    EditFailed(String),
+    /// addservice: unknown service alias.
+    #[error("unknown service {0}")]
+    AddUnknownService(String),
+    /// addservice: the organization disabled the service.
+    #[error("service disabled")]
+    ServiceDisabled,
+    /// addservice: the user is already in the service.
+    #[error("already in service")]
+    AlreadyInService,
+    /// removeservice: the user is not in the service.
+    #[error("not in service")]
+    NotInServiceForRemoval,
+    /// userbypass: names a service the user is not in.
+    #[error("not in service")]
+    NotInServiceForBypass,
+    /// userbypass: names an unknown service alias.
+    #[error("unknown service {0}")]
+    UnknownService(String),
+    /// The operation needs an ACTIVE user.
+    #[error("user must be active")]
+    UserMustBeActive,
+    /// Pairing or device change for a SUSPENDED user.
+    #[error("user status does not allow device changes")]
+    DeviceChangeNotAllowed,
+    /// A write lost a concurrency race after retries.
+    #[error("transaction conflict: {0}")]
+    Conflict(String),
+    /// The store failed.
+    #[error("store failure: {0}")]
+    Store(String),
+    /// An unexpected failure in an admin op.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for DomainError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(cause) => DomainError::Store(cause),
+            StoreError::Conflict(cause) => DomainError::Conflict(cause),
+        }
+    }
+}
+
+impl DomainError {
+    /// The errorId the client receives. The one exhaustive mapping of the project.
+    #[must_use]
+    pub fn error_id(&self) -> ErrorId {
+        match self {
+            DomainError::InvalidInput(_) => ErrorId::InvalidInput,
+            DomainError::InvalidValue(_) => ErrorId::InvalidParameterValues,
+            DomainError::Unauthorized => ErrorId::Unauthorized,
+            DomainError::Forbidden(_) => ErrorId::Forbidden,
+            DomainError::UnsupportedRequest(_) => ErrorId::UnsupportedRequest,
+            DomainError::OrgMismatch => ErrorId::InvalidOrganization,
+            DomainError::AuthOrgMismatch => ErrorId::AuthInvalidOrganization,
+            DomainError::MalformedUsername => ErrorId::InvalidUsername,
+            DomainError::UserNotFound => ErrorId::UserDoesNotExist,
+            DomainError::UserAlreadyExists => ErrorId::UserAlreadyExists,
+            DomainError::UserQuotaReached => ErrorId::MaxUsersExceeded,
+            DomainError::SuspendNotActive => ErrorId::CannotSuspendInactiveUser,
+            DomainError::SuspendFailed => ErrorId::UserSuspensionFailed,
+            DomainError::AlreadyActive => ErrorId::UserAlreadyActive,
+            DomainError::ActivationFailed => ErrorId::UserActivationFailed,
+            DomainError::DeleteFailed => ErrorId::UserDeletionFailed,
+            DomainError::EditFailed(_) => ErrorId::CannotUpdateUser,
+            DomainError::AddUnknownService(_) => ErrorId::UnknownServiceProvider,
+            DomainError::ServiceDisabled => ErrorId::ServiceProviderDisabled,
+            DomainError::AlreadyInService => ErrorId::UserAlreadyInService,
+            DomainError::NotInServiceForRemoval => ErrorId::ServiceRemovalFailed,
+            DomainError::NotInServiceForBypass => ErrorId::CannotUpdateServiceProvider,
+            DomainError::UnknownService(_) => ErrorId::ServiceProviderNotFound,
+            DomainError::UserMustBeActive => ErrorId::UserNotActive,
+            DomainError::DeviceChangeNotAllowed => ErrorId::DeviceChangeNotAllowed,
+            DomainError::Conflict(_) => ErrorId::FailedTransaction,
+            DomainError::Store(_) => ErrorId::DatabaseError,
+            DomainError::Internal(_) => ErrorId::InternalServerError,
+        }
+    }
+}

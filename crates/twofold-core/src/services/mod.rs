@@ -1,0 +1,44 @@
+//! Services: the operations of Twofold, combining the ports. One file per family.
+
+mod orgs;
+mod users;
+
+use std::sync::Arc;
+
+pub use orgs::{IssuedToken, Verification};
+pub use users::{NewUserInput, ProfileInput, UserView};
+
+use crate::clock::Clock;
+use crate::crypto::MasterKey;
+use crate::random::Random;
+use crate::store::Store;
+
+/// The application core: the ports plus the master key. Cheap to clone.
+#[derive(Clone)]
+pub struct Core {
+    /// Persistence.
+    pub store: Arc<dyn Store>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Randomness.
+    pub random: Arc<dyn Random>,
+    /// Seals secrets at rest.
+    pub master: MasterKey,
+}
+
+impl Core {
+    /// Wires a core.
+    #[must_use]
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, random: Arc<dyn Random>, master: MasterKey) -> Self {
+        Self {
+            store,
+            clock,
+            random,
+            master,
+        }
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+}

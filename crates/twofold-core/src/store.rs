@@ -1,0 +1,162 @@
+//! The storage port. Small traits, one unit of work per method: an implementation runs a
+//! multi-row change in one transaction, and every state change that could race (status
+//! transitions, one-time codes) is one conditional write, so two requests (or two nodes)
+//! can never both win.
+
+use async_trait::async_trait;
+
+use crate::ids::{ApiTokenId, OrgId, UserId};
+use crate::model::{
+    ActivationCode, ApiToken, DeviceKind, Membership, Org, OrgSettings, Profile, Service, User, UserStatus,
+};
+
+/// Why the store could not do what was asked. Callers never see the cause: it goes to
+/// the log, and the client gets 10571 (or 10551 for a lost race).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached or failed (disk full, connection lost...).
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// A write lost a concurrency race even after retries (busy database, serialization
+    /// failure); retrying the request is safe.
+    #[error("store conflict: {0}")]
+    Conflict(String),
+}
+
+/// A new organization.
+#[derive(Debug, Clone)]
+pub struct NewOrg {
+    /// Public alias.
+    pub alias: String,
+    /// Unique name.
+    pub name: String,
+    /// Creation time.
+    pub created_ms: i64,
+}
+
+/// A new user, validated by the service.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// Organization.
+    pub org_id: OrgId,
+    /// The name as given.
+    pub username: String,
+    /// Its case-folded form, unique per organization.
+    pub username_fold: String,
+    /// Profile.
+    pub profile: Profile,
+    /// Initial status (NOT_ACTIVE or PENDING_ACTIVATION).
+    pub status: UserStatus,
+    /// Creation time.
+    pub created_ms: i64,
+    /// The activation code to issue with the user, if activated.
+    pub activation: Option<NewActivationCode>,
+}
+
+/// An activation code to store: only its hash is kept.
+#[derive(Debug, Clone)]
+pub struct NewActivationCode {
+    /// SHA-256 of the code.
+    pub code_hash: Vec<u8>,
+    /// Expiry.
+    pub expires_ms: i64,
+    /// Restriction.
+    pub device_kind: Option<DeviceKind>,
+    /// Issue time.
+    pub created_ms: i64,
+}
+
+/// The result of inserting a user.
+#[derive(Debug)]
+pub enum InsertUser {
+    /// Created.
+    Created(User),
+    /// The folded username already exists in the organization.
+    Duplicate,
+    /// The organization already has `max_users` users.
+    QuotaReached,
+}
+
+/// Organizations and API tokens.
+#[async_trait]
+pub trait OrgStore: Send + Sync {
+    /// Creates an organization with default settings; `None` if the name or alias is taken.
+    async fn create_org(&self, org: &NewOrg) -> Result<Option<Org>, StoreError>;
+    /// Every organization, oldest first.
+    async fn list_orgs(&self) -> Result<Vec<Org>, StoreError>;
+    /// Looks an organization up by id.
+    async fn org_by_id(&self, id: OrgId) -> Result<Option<Org>, StoreError>;
+    /// Looks an organization up by alias or by name.
+    async fn find_org(&self, alias_or_name: &str) -> Result<Option<Org>, StoreError>;
+    /// Replaces an organization's settings.
+    async fn update_org_settings(&self, id: OrgId, settings: &OrgSettings) -> Result<(), StoreError>;
+    /// Stores a new API token.
+    async fn insert_token(&self, token: &ApiToken) -> Result<(), StoreError>;
+    /// Looks a token up (revoked ones included; the caller checks).
+    async fn token(&self, token: &ApiTokenId) -> Result<Option<ApiToken>, StoreError>;
+    /// The tokens of an organization, oldest first.
+    async fn tokens_of(&self, org: OrgId) -> Result<Vec<ApiToken>, StoreError>;
+    /// Revokes a token; false if it does not exist or was already revoked.
+    async fn revoke_token(&self, token: &ApiTokenId, now_ms: i64) -> Result<bool, StoreError>;
+}
+
+/// Users, their services and their activation codes.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Inserts a user (and its activation code) in one transaction, enforcing
+    /// per-organization uniqueness of the folded name and the user quota.
+    async fn insert_user(&self, user: &NewUser, max_users: Option<u32>) -> Result<InsertUser, StoreError>;
+    /// Looks a user up by folded name.
+    async fn user_by_name(&self, org: OrgId, username_fold: &str) -> Result<Option<User>, StoreError>;
+    /// Looks a user up by id.
+    async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError>;
+    /// Replaces the profile; false if the user is gone.
+    async fn update_profile(&self, id: UserId, profile: &Profile) -> Result<bool, StoreError>;
+    /// Moves the user to `to` only if its stored status is one of `from`; false otherwise.
+    async fn transition_status(&self, id: UserId, from: &[UserStatus], to: UserStatus) -> Result<bool, StoreError>;
+    /// Like [`Self::transition_status`], and issues `code` in the same transaction
+    /// (replacing the user's unused codes), recording its expiry on the user.
+    async fn transition_with_code(
+        &self,
+        id: UserId,
+        from: &[UserStatus],
+        to: UserStatus,
+        code: &NewActivationCode,
+    ) -> Result<bool, StoreError>;
+    /// Deletes the user with everything it owns; false if it did not exist.
+    async fn delete_user(&self, id: UserId) -> Result<bool, StoreError>;
+    /// The user's service memberships.
+    async fn memberships(&self, id: UserId) -> Result<Vec<Membership>, StoreError>;
+    /// Adds a membership; false if it exists.
+    async fn add_membership(&self, id: UserId, service: Service, now_ms: i64) -> Result<bool, StoreError>;
+    /// Removes a membership; false if it did not exist.
+    async fn remove_membership(&self, id: UserId, service: Service) -> Result<bool, StoreError>;
+    /// Sets (or with `None` clears) the bypass of the given memberships in one transaction,
+    /// adding missing memberships first when `add_missing` is set.
+    async fn set_bypass(
+        &self,
+        id: UserId,
+        services: &[Service],
+        until_ms: Option<i64>,
+        add_missing: bool,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+    /// Looks an activation code up by hash within an organization.
+    async fn activation_code(&self, org: OrgId, code_hash: &[u8]) -> Result<Option<ActivationCode>, StoreError>;
+    /// Deletes an activation code (SUCCESS is reported once); false if already gone.
+    async fn consume_activation_code(&self, org: OrgId, code_hash: &[u8]) -> Result<bool, StoreError>;
+    /// Number of users in the organization.
+    async fn count_users(&self, org: OrgId) -> Result<u64, StoreError>;
+}
+
+/// Readiness of the backing database.
+#[async_trait]
+pub trait HealthStore: Send + Sync {
+    /// Runs a trivial query.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Everything the services need; implemented by each engine.
+pub trait Store: OrgStore + UserStore + HealthStore {}
+
+impl<T: OrgStore + UserStore + HealthStore> Store for T {}

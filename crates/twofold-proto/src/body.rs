@@ -1,0 +1,223 @@
+//! A lenient reader for `reqBody`.
+//!
+//! Real PingID clients disagree on spelling and types (spec §1.9, §10): `userName` and
+//! `username`, `fName` and `fname`; booleans as `"true"`; ids and OTPs as numbers or
+//! strings; unknown keys everywhere. Every operation reads its fields through
+//! [`ReqBody`], so the tolerance lives in one place:
+//!
+//! * keys match case-insensitively (the first non-null match wins);
+//! * a JSON `null` counts as absent (PowerShell sends `spAlias: null`);
+//! * strings accept numbers (a numeric username is still a username);
+//! * booleans accept `"true"`/`"false"` in any case;
+//! * integers accept numeric strings;
+//! * OTPs sent as numbers are left-padded with zeros to the expected length (spec §1.9.7).
+
+use serde_json::{Map, Value};
+
+/// A field that is missing or has the wrong JSON type. The server answers errorId 400.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FieldError {
+    /// A required field is absent or null.
+    #[error("required field {0} is missing")]
+    Missing(&'static str),
+    /// A field has a JSON type that cannot mean what the operation needs.
+    #[error("field {0} has the wrong type")]
+    WrongType(&'static str),
+}
+
+/// The `reqBody` of one request.
+#[derive(Debug, Clone, Default)]
+pub struct ReqBody {
+    fields: Map<String, Value>,
+}
+
+impl From<Map<String, Value>> for ReqBody {
+    fn from(fields: Map<String, Value>) -> Self {
+        Self { fields }
+    }
+}
+
+impl ReqBody {
+    /// The value of `name`, matched case-insensitively; `null` counts as absent.
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        if let Some(v) = self.fields.get(name).filter(|v| !v.is_null()) {
+            return Some(v);
+        }
+        self.fields
+            .iter()
+            .find(|(k, v)| k.eq_ignore_ascii_case(name) && !v.is_null())
+            .map(|(_, v)| v)
+    }
+
+    /// Whether `name` is present with any value, `null` included (edituser tells "absent"
+    /// and "null" apart from "set").
+    #[must_use]
+    pub fn has(&self, name: &str) -> bool {
+        self.fields.keys().any(|k| k.eq_ignore_ascii_case(name))
+    }
+
+    /// An optional string; numbers and booleans are taken as their text.
+    ///
+    /// # Errors
+    /// [`FieldError::WrongType`] for arrays and objects.
+    pub fn opt_str(&self, name: &'static str) -> Result<Option<String>, FieldError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(Value::Number(n)) => Ok(Some(n.to_string())),
+            Some(Value::Bool(b)) => Ok(Some(b.to_string())),
+            Some(_) => Err(FieldError::WrongType(name)),
+        }
+    }
+
+    /// A required string.
+    ///
+    /// # Errors
+    /// [`FieldError::Missing`] or [`FieldError::WrongType`].
+    pub fn req_str(&self, name: &'static str) -> Result<String, FieldError> {
+        self.opt_str(name)?.ok_or(FieldError::Missing(name))
+    }
+
+    /// An optional boolean: `true`, `"true"`, `"TRUE"`, and the same for false.
+    ///
+    /// # Errors
+    /// [`FieldError::WrongType`] for anything else.
+    pub fn opt_bool(&self, name: &'static str) -> Result<Option<bool>, FieldError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(Value::String(s)) if s.trim().eq_ignore_ascii_case("true") => Ok(Some(true)),
+            Some(Value::String(s)) if s.trim().eq_ignore_ascii_case("false") => Ok(Some(false)),
+            Some(_) => Err(FieldError::WrongType(name)),
+        }
+    }
+
+    /// An optional integer: a JSON integer or a string of digits (with an optional sign).
+    ///
+    /// # Errors
+    /// [`FieldError::WrongType`] for fractions, text or numbers beyond i64.
+    pub fn opt_i64(&self, name: &'static str) -> Result<Option<i64>, FieldError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::Number(n)) => n.as_i64().map(Some).ok_or(FieldError::WrongType(name)),
+            Some(Value::String(s)) => s
+                .trim()
+                .parse::<i64>()
+                .map(Some)
+                .map_err(|_| FieldError::WrongType(name)),
+            Some(_) => Err(FieldError::WrongType(name)),
+        }
+    }
+
+    /// An optional identifier sent as a number or a string of digits (spec §1.9.6:
+    /// Postman sends 20-digit strings larger than i64). Returned as its decimal text so
+    /// that an id no server could have issued is simply "not found", not a type error.
+    ///
+    /// # Errors
+    /// [`FieldError::WrongType`] for non-digit text, fractions, negatives or other types.
+    pub fn opt_id(&self, name: &'static str) -> Result<Option<String>, FieldError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::Number(n)) => n
+                .as_u64()
+                .map(|v| Some(v.to_string()))
+                .ok_or(FieldError::WrongType(name)),
+            Some(Value::String(s)) => {
+                let s = s.trim();
+                if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+                    let digits = s.trim_start_matches('0');
+                    Ok(Some(if digits.is_empty() {
+                        "0".to_string()
+                    } else {
+                        digits.to_string()
+                    }))
+                } else {
+                    Err(FieldError::WrongType(name))
+                }
+            }
+            Some(_) => Err(FieldError::WrongType(name)),
+        }
+    }
+
+    /// An optional numeric code (OTP, activation code) of `len` digits. A JSON number
+    /// lost its leading zeros on the way (Java clients send `Long otp`), so it is
+    /// left-padded to `len`; strings are taken as sent, trimmed.
+    ///
+    /// # Errors
+    /// [`FieldError::WrongType`] for negative or fractional numbers and other types.
+    pub fn opt_code(&self, name: &'static str, len: usize) -> Result<Option<String>, FieldError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::Number(n)) => {
+                let v = n.as_u64().ok_or(FieldError::WrongType(name))?;
+                Ok(Some(format!("{v:0len$}")))
+            }
+            Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
+            Some(_) => Err(FieldError::WrongType(name)),
+        }
+    }
+
+    /// An optional list of strings (a single string is taken as a list of one).
+    ///
+    /// # Errors
+    /// [`FieldError::WrongType`] when an element is not a string.
+    pub fn opt_str_list(&self, name: &'static str) -> Result<Option<Vec<String>>, FieldError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(vec![s.clone()])),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| v.as_str().map(str::to_string).ok_or(FieldError::WrongType(name)))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(_) => Err(FieldError::WrongType(name)),
+        }
+    }
+
+    /// `clientData`, echoed back unchanged in every response (null when absent).
+    #[must_use]
+    pub fn client_data(&self) -> Value {
+        self.get("clientData").cloned().unwrap_or(Value::Null)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn body(v: Value) -> ReqBody {
+        match v {
+            Value::Object(m) => ReqBody::from(m),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn keys_match_case_insensitively_and_null_is_absent() {
+        let b = body(json!({"username": "alice", "fName": "A", "spAlias": null}));
+        assert_eq!(b.req_str("userName").unwrap(), "alice");
+        assert_eq!(b.opt_str("fname").unwrap().as_deref(), Some("A"));
+        assert_eq!(b.opt_str("spAlias").unwrap(), None);
+        assert!(b.has("spalias"));
+        assert_eq!(b.req_str("email").unwrap_err(), FieldError::Missing("email"));
+    }
+
+    #[test]
+    fn scalar_leniency() {
+        let b = body(
+            json!({"a": "TRUE", "b": false, "c": "12", "d": 7, "otp": 1234, "id": "00042", "big": "12345678901234567890", "x": [1]}),
+        );
+        assert_eq!(b.opt_bool("a").unwrap(), Some(true));
+        assert_eq!(b.opt_bool("b").unwrap(), Some(false));
+        assert_eq!(b.opt_bool("c").unwrap_err(), FieldError::WrongType("c"));
+        assert_eq!(b.opt_i64("c").unwrap(), Some(12));
+        assert_eq!(b.opt_i64("d").unwrap(), Some(7));
+        assert_eq!(b.opt_code("otp", 6).unwrap().as_deref(), Some("001234"));
+        assert_eq!(b.opt_id("id").unwrap().as_deref(), Some("42"));
+        assert_eq!(b.opt_id("big").unwrap().as_deref(), Some("12345678901234567890"));
+        assert_eq!(b.opt_str("x").unwrap_err(), FieldError::WrongType("x"));
+        assert_eq!(b.opt_str("d").unwrap().as_deref(), Some("7"));
+    }
+}

@@ -1,0 +1,14 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+
+pub mod body;
+pub mod envelope;
+pub mod error_catalog;
+pub mod ops;
+pub mod properties;
+pub mod response;
+
+pub use body::{FieldError, ReqBody};
+pub use envelope::{Alg, EnvelopeError, UnverifiedRequest};
+pub use error_catalog::ErrorId;
+pub use response::{ResponseBody, ResponseEnvelope};

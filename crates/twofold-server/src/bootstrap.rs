@@ -1,0 +1,178 @@
+//! Start-up: the data directory, the master key, the store, and the zero-config first run
+//! (an organization, a full-scope token and `pingid.properties` on an empty data dir).
+
+use std::io::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use twofold_core::ids::ApiTokenId;
+use twofold_core::model::TokenScope;
+use twofold_core::{Clock, Core, MasterKey, Random, Store};
+use twofold_proto::properties::{Properties, encode_key};
+use twofold_store::SqliteStore;
+
+use crate::config::Settings;
+
+/// A ready core plus what start-up found or created.
+pub struct Bootstrapped {
+    /// The application core.
+    pub core: Core,
+    /// True when this start created the first organization.
+    pub first_start: bool,
+}
+
+/// Reads the master key (base64 text of 32 bytes, or 32 raw bytes), creating it with
+/// mode 0600 when `create` is set and the file does not exist.
+///
+/// # Errors
+/// When the file is unreadable or does not hold 32 bytes.
+pub fn master_key(path: &Path, random: &dyn Random, create: bool) -> anyhow::Result<MasterKey> {
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let text = String::from_utf8_lossy(&bytes);
+            let decoded = data_encoding_decode(text.trim()).or_else(|| (bytes.len() == 32).then(|| bytes.clone()));
+            let key: [u8; 32] = decoded
+                .and_then(|d| d.try_into().ok())
+                .with_context(|| format!("{} does not hold a 32-byte key (base64)", path.display()))?;
+            Ok(MasterKey::from_bytes(key))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
+            let (bytes, key) = MasterKey::generate(random);
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options
+                .open(path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            writeln!(file, "{}", encode_key(&bytes))?;
+            Ok(key)
+        }
+        Err(e) => Err(e).with_context(|| format!("reading master key {}", path.display())),
+    }
+}
+
+fn data_encoding_decode(text: &str) -> Option<Vec<u8>> {
+    data_encoding::BASE64
+        .decode(text.as_bytes())
+        .ok()
+        .filter(|k| k.len() == 32)
+}
+
+/// Opens the store named by the settings.
+///
+/// # Errors
+/// Unsupported schemes, unreachable databases, failed migrations.
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    let url = settings.database_url();
+    if url.starts_with("sqlite:") {
+        let store = SqliteStore::connect(&url)
+            .await
+            .with_context(|| format!("opening {url}"))?;
+        Ok(Arc::new(store))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        bail!("PostgreSQL is not supported by this build yet; use the embedded SQLite (sqlite://...)")
+    } else {
+        bail!("unsupported database URL {url:?}: use sqlite://PATH")
+    }
+}
+
+/// The properties file text for a token.
+///
+/// # Errors
+/// When the token is unknown, revoked, or its key does not open.
+pub async fn properties_for(core: &Core, settings: &Settings, token: &ApiTokenId) -> anyhow::Result<Properties> {
+    let (stored, key) = core.token_key(token).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let org = core
+        .store
+        .org_by_id(stored.org_id)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .context("the token's organization is gone")?;
+    let idp_url = settings.idp_url();
+    Ok(Properties {
+        use_base64_key: encode_key(&key),
+        use_signature: true,
+        token: token.0.clone(),
+        admin_url: idp_url.clone(),
+        idp_url,
+        org_alias: org.alias.0,
+        authenticator_url: None,
+    })
+}
+
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    let tmp = path.with_extension("properties.tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(&tmp)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// Opens everything the server needs. On an empty data directory this creates the
+/// master key, the database, the `default` organization with a full-scope token, and
+/// `pingid.properties`; on later starts it rewrites the properties file when the public
+/// URL changed, and checks that the master key opens the stored keys.
+///
+/// # Errors
+/// Any start-up failure, with its cause.
+pub async fn open(settings: &Settings, clock: Arc<dyn Clock>, random: Arc<dyn Random>) -> anyhow::Result<Bootstrapped> {
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
+    let master = master_key(&settings.master_key_file(), random.as_ref(), true)?;
+    let store = open_store(settings).await?;
+    let core = Core::new(store, clock, random, master);
+    let orgs = core.store.list_orgs().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let props_path = settings.properties_file();
+    let mut first_start = false;
+    if orgs.is_empty() {
+        let (_, issued) = core.create_org("default").await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let props = properties_for(&core, settings, &issued.token).await?;
+        write_private(&props_path, &props.to_file_string())?;
+        first_start = true;
+    } else if let Ok(text) = std::fs::read_to_string(&props_path) {
+        let existing = Properties::parse(&text).context("reading the existing pingid.properties")?;
+        let token = ApiTokenId(existing.token.clone());
+        match core.token_key(&token).await {
+            Ok(_) => {
+                let fresh = properties_for(&core, settings, &token).await?;
+                if fresh != existing {
+                    write_private(&props_path, &fresh.to_file_string())?;
+                }
+            }
+            Err(twofold_core::DomainError::Internal(_)) => {
+                bail!(
+                    "the master key does not open the stored keys: is TWOFOLD_MASTER_KEY_FILE the one this database was created with?"
+                )
+            }
+            Err(_) => {} // revoked or foreign token: leave the operator's file alone.
+        }
+    }
+    Ok(Bootstrapped { core, first_start })
+}
+
+/// Creates a token for an organization and returns its properties.
+///
+/// # Errors
+/// Unknown organization, store failures.
+pub async fn new_token_properties(
+    core: &Core,
+    settings: &Settings,
+    org: &str,
+    scope: TokenScope,
+) -> anyhow::Result<Properties> {
+    let org = core.find_org(org).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let issued = core
+        .create_token(&org, scope)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    properties_for(core, settings, &issued.token).await
+}

@@ -1,0 +1,283 @@
+//! The command line of `twofold`. Every subcommand reads the same settings (flags or
+//! `TWOFOLD_*` variables), so `twofold org list` looks at the same database as `serve`.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use twofold_core::ids::ApiTokenId;
+use twofold_core::model::TokenScope;
+use twofold_core::{Core, OsRandom, SystemClock};
+use twofold_server::bootstrap::{self, new_token_properties, properties_for};
+use twofold_server::{AppState, Settings, router};
+
+/// Twofold: a self-hostable MFA server that speaks the PingID API.
+#[derive(Debug, Parser)]
+#[command(name = "twofold", version, about)]
+struct Cli {
+    #[command(flatten)]
+    settings: Settings,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (the default when no command is given).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage organizations.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Manage API tokens (the token + key pairs of pingid.properties files).
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Exit 0 when a running server answers /readyz (for container health checks).
+    Healthcheck,
+}
+
+#[derive(Debug, Subcommand)]
+enum OrgCommand {
+    /// Create an organization with a full-scope token; prints its properties file.
+    Create {
+        /// Unique name.
+        name: String,
+    },
+    /// List organizations.
+    List,
+    /// Show an organization's settings.
+    Show {
+        /// Alias or name.
+        org: String,
+    },
+    /// Change settings: `twofold org set ORG max_users=100 disabled_services=vpn,ssh`.
+    Set {
+        /// Alias or name.
+        org: String,
+        /// `key=value` pairs.
+        #[arg(required = true)]
+        settings: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create a token; prints its properties file (the only time the key is shown,
+    /// besides `token properties`).
+    Create {
+        /// Organization alias or name.
+        #[arg(long)]
+        org: String,
+        /// `full` (every operation) or `auth-only` (authentication operations only).
+        #[arg(long, default_value = "full")]
+        scope: String,
+    },
+    /// List an organization's tokens (never their keys).
+    List {
+        /// Organization alias or name.
+        #[arg(long)]
+        org: String,
+    },
+    /// Revoke a token: requests signed with it get 401 from now on.
+    Revoke {
+        /// The token.
+        token: String,
+    },
+    /// Print the properties file of a live token.
+    Properties {
+        /// The token.
+        token: String,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn operator_core(settings: &Settings) -> anyhow::Result<Core> {
+    let random: Arc<dyn twofold_core::Random> = Arc::new(OsRandom);
+    let master = bootstrap::master_key(&settings.master_key_file(), random.as_ref(), false)?;
+    let store = bootstrap::open_store(settings).await?;
+    Ok(Core::new(store, Arc::new(SystemClock), random, master))
+}
+
+fn domain(e: twofold_core::DomainError) -> anyhow::Error {
+    anyhow::anyhow!("{e}")
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = cli.settings;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => {
+            bootstrap::open_store(&settings).await?;
+            println!("migrations applied to {}", settings.database_url());
+            Ok(())
+        }
+        Command::Org(cmd) => org(cmd, &settings).await,
+        Command::Token(cmd) => token(cmd, &settings).await,
+        Command::Healthcheck => healthcheck(&settings).await,
+    }
+}
+
+async fn org(cmd: OrgCommand, settings: &Settings) -> anyhow::Result<()> {
+    let core = operator_core(settings).await?;
+    match cmd {
+        OrgCommand::Create { name } => {
+            let (_, issued) = core.create_org(&name).await.map_err(domain)?;
+            print!(
+                "{}",
+                properties_for(&core, settings, &issued.token).await?.to_file_string()
+            );
+        }
+        OrgCommand::List => {
+            for o in core.store.list_orgs().await.map_err(|e| anyhow::anyhow!("{e}"))? {
+                let users = core.store.count_users(o.id).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                println!("{}\t{}\t{} users", o.alias, o.name, users);
+            }
+        }
+        OrgCommand::Show { org } => {
+            let o = core.find_org(&org).await.map_err(domain)?;
+            println!("alias={}\nname={}", o.alias, o.name);
+            for (k, v) in o.settings.to_pairs() {
+                println!("{k}={v}");
+            }
+        }
+        OrgCommand::Set { org, settings: pairs } => {
+            let mut o = core.find_org(&org).await.map_err(domain)?;
+            for pair in pairs {
+                let (k, v) = pair
+                    .split_once('=')
+                    .with_context(|| format!("{pair:?} is not key=value"))?;
+                o.settings = core.set_org_setting(&o, k.trim(), v.trim()).await.map_err(domain)?;
+            }
+            for (k, v) in o.settings.to_pairs() {
+                println!("{k}={v}");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn token(cmd: TokenCommand, settings: &Settings) -> anyhow::Result<()> {
+    let core = operator_core(settings).await?;
+    match cmd {
+        TokenCommand::Create { org, scope } => {
+            let scope =
+                TokenScope::parse(&scope).with_context(|| format!("scope {scope:?} is not full or auth-only"))?;
+            print!(
+                "{}",
+                new_token_properties(&core, settings, &org, scope)
+                    .await?
+                    .to_file_string()
+            );
+        }
+        TokenCommand::List { org } => {
+            let o = core.find_org(&org).await.map_err(domain)?;
+            for t in core.store.tokens_of(o.id).await.map_err(|e| anyhow::anyhow!("{e}"))? {
+                let state = if t.revoked_ms.is_some() { "revoked" } else { "live" };
+                println!("{}\t{}\t{}", t.token, t.scope.as_str(), state);
+            }
+        }
+        TokenCommand::Revoke { token } => {
+            core.revoke_token(&ApiTokenId(token.clone())).await.map_err(domain)?;
+            println!("revoked {token}");
+        }
+        TokenCommand::Properties { token } => {
+            print!(
+                "{}",
+                properties_for(&core, settings, &ApiTokenId(token))
+                    .await?
+                    .to_file_string()
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn healthcheck(settings: &Settings) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(settings.listen)
+        .await
+        .with_context(|| format!("connecting to {}", settings.listen))?;
+    stream
+        .write_all(b"GET /readyz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await?;
+    anyhow::ensure!(
+        answer.starts_with("HTTP/1.1 200"),
+        "not ready: {}",
+        answer.lines().next().unwrap_or("")
+    );
+    println!("ready");
+    Ok(())
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TWOFOLD_LOG").unwrap_or_else(|_| "info".into()))
+        .init();
+    let boot = bootstrap::open(&settings, Arc::new(SystemClock), Arc::new(OsRandom)).await?;
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("listening on {}", settings.listen))?;
+    let props = settings.properties_file();
+    if boot.first_start {
+        println!("Twofold created organization 'default' and wrote {}", props.display());
+    }
+    println!(
+        "Twofold listening on {} (PingID API at {})",
+        settings.listen,
+        settings.idp_url()
+    );
+    println!("  properties: {}", props.display());
+    println!("  admin URL:  {}", settings.idp_url());
+    println!(
+        "  try:        cargo run -p twofold-cli -- --props {} call adduser '{{\"username\":\"alice\",\"activateUser\":true}}'",
+        props.display()
+    );
+    let state = AppState {
+        core: boot.core,
+        metrics: twofold_server::metrics::handle(),
+    };
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving")?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

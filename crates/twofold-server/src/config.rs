@@ -1,0 +1,78 @@
+//! Server settings. Built once at start-up from command-line flags and `TWOFOLD_*`
+//! environment variables (clap reads both) and passed down; there is no global config.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Where the server listens, keeps its data, and how clients reach it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Settings {
+    /// Address to listen on.
+    #[arg(long, env = "TWOFOLD_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Data directory: twofold.db, master.key and pingid.properties live here.
+    #[arg(long, env = "TWOFOLD_DATA_DIR", default_value = "twofold-data")]
+    pub data_dir: PathBuf,
+    /// The URL clients use to reach this server (default http://<listen>); the
+    /// properties file's idp_url is this plus /pingid.
+    #[arg(long, env = "TWOFOLD_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Database URL (default sqlite://<data-dir>/twofold.db).
+    #[arg(long, env = "TWOFOLD_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Master key file (default <data-dir>/master.key, created on first start).
+    #[arg(long, env = "TWOFOLD_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
+}
+
+impl Settings {
+    /// Settings for a data directory with every other value at its default (tests).
+    #[must_use]
+    pub fn for_data_dir(data_dir: PathBuf, listen: SocketAddr) -> Self {
+        Self {
+            listen,
+            data_dir,
+            public_url: None,
+            database_url: None,
+            master_key_file: None,
+        }
+    }
+
+    /// The public base URL, without a trailing slash.
+    #[must_use]
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+            .trim_end_matches('/')
+            .to_string()
+    }
+
+    /// `idp_url` of the properties files: the public URL + `/pingid`.
+    #[must_use]
+    pub fn idp_url(&self) -> String {
+        format!("{}/pingid", self.public_url())
+    }
+
+    /// The database URL in effect.
+    #[must_use]
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("twofold.db").display()))
+    }
+
+    /// The master key file in effect.
+    #[must_use]
+    pub fn master_key_file(&self) -> PathBuf {
+        self.master_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("master.key"))
+    }
+
+    /// The properties file of the bootstrap organization.
+    #[must_use]
+    pub fn properties_file(&self) -> PathBuf {
+        self.data_dir.join("pingid.properties")
+    }
+}

@@ -1,0 +1,47 @@
+//! The HTTP layer: routes, shared state, and the middleware that bounds every request.
+
+mod health;
+mod pingid;
+mod reply;
+mod users;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use tower_http::timeout::TimeoutLayer;
+use twofold_core::Core;
+
+/// Largest request body accepted (PingID requests are a few kilobytes; WebAuthn
+/// assertions are the largest).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Longest a request may take before the server answers 408.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What every handler sees.
+#[derive(Clone)]
+pub struct AppState {
+    /// The application core.
+    pub core: Core,
+    /// Renders `/metrics`.
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+}
+
+/// The whole HTTP surface. Tests serve it on a loopback listener.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        // The documented path, plus the two bases some clients build from admin_url or
+        // after stripping /pingid (spec §1.1).
+        .route("/pingid/rest/4/{op}/do", post(pingid::operation))
+        .route("/rest/4/{op}/do", post(pingid::operation))
+        .route("/ConsoleAdmin/rest/4/{op}/do", post(pingid::operation))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .with_state(state)
+}

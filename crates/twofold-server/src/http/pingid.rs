@@ -1,0 +1,122 @@
+//! `POST /pingid/rest/4/{op}/do`: the PingID request pipeline.
+//!
+//! Order matters, and each step's failure has its answer:
+//! 1. read the body (bounded) and parse the envelope — 400, or 401 for a bad `alg`,
+//!    unsigned because no key is known yet;
+//! 2. find the live token and verify the MAC over the raw segments — 401 (signed when
+//!    the token exists, plain otherwise); nothing below runs for an unverified request;
+//! 3. decode `reqBody` — 400, signed;
+//! 4. check the org alias against the token's org — 10569 / 20529;
+//! 5. run the operation (scope check → 403, field errors → 400, domain errors).
+
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use twofold_core::services::Verification;
+use twofold_core::{Core, DomainError};
+use twofold_proto::ops::{AUTH_OPERATIONS, OPERATIONS};
+use twofold_proto::{EnvelopeError, ErrorId, ReqBody, UnverifiedRequest};
+
+use super::reply::{Reply, Signer, new_unique_msg_id};
+use super::users::{Failure, dispatch};
+use super::{AppState, MAX_BODY_BYTES};
+use crate::metrics;
+
+/// The handler of every PingID operation.
+pub async fn operation(State(state): State<AppState>, Path(op): Path<String>, body: Body) -> Response {
+    let started = Instant::now();
+    let op = op.trim().to_ascii_lowercase();
+    let label = OPERATIONS
+        .iter()
+        .copied()
+        .find(|known| *known == op)
+        .unwrap_or("unknown");
+    let reply = handle(&state.core, &op, body).await;
+    metrics::record(label, reply.error_id.code(), started.elapsed());
+    if !reply.error_id.is_success() {
+        tracing::info!(op = label, error_id = reply.error_id.code(), unique_msg_id = %reply.unique_msg_id, "request refused");
+    }
+    reply.into_response()
+}
+
+async fn handle(core: &Core, op: &str, body: Body) -> Reply {
+    let unique = new_unique_msg_id(core.random.as_ref());
+    // Reading with a limit covers chunked bodies too.
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
+        return Reply::plain(ErrorId::InvalidInput, unique);
+    };
+    let request = match UnverifiedRequest::parse(&bytes) {
+        Ok(r) => r,
+        Err(EnvelopeError::UnsupportedAlg) => return Reply::plain(ErrorId::Unauthorized, unique),
+        Err(_) => return Reply::plain(ErrorId::InvalidInput, unique),
+    };
+    let Some(token) = request.token() else {
+        return Reply::plain(ErrorId::Unauthorized, unique);
+    };
+    let (caller, key) = match core.authenticate(&token, |key| request.verify(key)).await {
+        Ok(Verification::Verified { caller, key }) => (caller, key),
+        Ok(Verification::Rejected { key: Some(key) }) => {
+            // The token exists, so the refusal can be signed; clientData of an
+            // unverified request is not echoed.
+            let signer = Signer {
+                alg: request.alg(),
+                key,
+                org_alias: request.org_alias().unwrap_or_default(),
+                token,
+            };
+            return Reply::signed(&signer, Value::Null, ErrorId::Unauthorized, unique, Value::Null);
+        }
+        Ok(Verification::Rejected { key: None }) => return Reply::plain(ErrorId::Unauthorized, unique),
+        Err(e) => {
+            tracing::error!(unique_msg_id = %unique, error = %e, "token lookup failed");
+            return Reply::plain(ErrorId::DatabaseError, unique);
+        }
+    };
+    let signer = Signer {
+        alg: request.alg(),
+        key,
+        org_alias: caller.org().alias.0.clone(),
+        token,
+    };
+    let body = match request.req_body() {
+        Ok(map) => ReqBody::from(map.clone()),
+        Err(_) => return Reply::signed(&signer, Value::Null, ErrorId::InvalidInput, unique, Value::Null),
+    };
+    let client_data = body.client_data();
+    let is_auth_op = AUTH_OPERATIONS.contains(&op);
+    if let Err(e) = caller.check_org_aliases(&request.org_aliases(), is_auth_op) {
+        return Reply::signed(&signer, Value::Null, e.error_id(), unique, client_data);
+    }
+    let outcome = dispatch(core, &caller, op, &body).await.unwrap_or_else(|| {
+        Err(Failure::from(DomainError::UnsupportedRequest(format!(
+            "operation {op:?}"
+        ))))
+    });
+    match outcome {
+        Ok(fields) => Reply::signed(&signer, fields, ErrorId::Ok, unique, client_data),
+        Err(failure) => {
+            log_failure(&failure.error, &unique);
+            let error_id = failure.error.error_id();
+            Reply::signed(
+                &signer,
+                failure.shape.unwrap_or(Value::Null),
+                error_id,
+                unique,
+                client_data,
+            )
+        }
+    }
+}
+
+/// Internal causes go to the log under the uniqueMsgId, never to the client.
+fn log_failure(error: &DomainError, unique: &str) {
+    match error {
+        DomainError::Store(_) | DomainError::Conflict(_) | DomainError::Internal(_) => {
+            tracing::error!(unique_msg_id = %unique, error = %error, "operation failed");
+        }
+        _ => tracing::debug!(unique_msg_id = %unique, error = %error, "operation refused"),
+    }
+}

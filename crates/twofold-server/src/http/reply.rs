@@ -1,0 +1,85 @@
+//! Building the HTTP answer: a signed JWS whenever a key is known, plain JSON otherwise
+//! (spec §1.7), with the catalog's HTTP status for the errorId.
+
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value};
+use twofold_core::Random;
+use twofold_proto::ErrorId;
+use twofold_proto::envelope::Alg;
+use twofold_proto::response::{ResponseBody, ResponseEnvelope, sign_response, unique_msg_id};
+
+/// How to sign the answer to a verified (or at least key-identified) request.
+pub struct Signer {
+    /// The request's algorithm.
+    pub alg: Alg,
+    /// The token's key.
+    pub key: Vec<u8>,
+    /// The organization alias for the response header.
+    pub org_alias: String,
+    /// The caller's token for the response header.
+    pub token: String,
+}
+
+/// A finished answer.
+pub struct Reply {
+    /// The errorId sent (for metrics and logs).
+    pub error_id: ErrorId,
+    /// The `uniqueMsgId` sent.
+    pub unique_msg_id: String,
+    body: String,
+}
+
+/// A fresh `uniqueMsgId`.
+pub fn new_unique_msg_id(random: &dyn Random) -> String {
+    let mut bytes = [0u8; 32];
+    random.fill(&mut bytes);
+    unique_msg_id(&bytes)
+}
+
+fn envelope(fields: Value, error: ErrorId, unique: &str, client_data: Value) -> ResponseEnvelope<Map<String, Value>> {
+    let fields = match fields {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    };
+    ResponseEnvelope {
+        response_body: ResponseBody {
+            fields,
+            error_id: error.code(),
+            error_msg: Some(error.message().to_string()),
+            unique_msg_id: unique.to_string(),
+            client_data,
+        },
+    }
+}
+
+impl Reply {
+    /// An unsigned `{"responseBody":{...}}`, for callers whose key is unknown.
+    pub fn plain(error: ErrorId, unique: String) -> Self {
+        let body = serde_json::to_string(&envelope(Value::Null, error, &unique, Value::Null))
+            .expect("a JSON map always serialises");
+        Self {
+            error_id: error,
+            unique_msg_id: unique,
+            body,
+        }
+    }
+
+    /// A signed answer carrying `fields` (an object, or null for common fields only).
+    pub fn signed(signer: &Signer, fields: Value, error: ErrorId, unique: String, client_data: Value) -> Self {
+        let env = envelope(fields, error, &unique, client_data);
+        let body = sign_response(signer.alg, &signer.key, &signer.org_alias, &signer.token, &env);
+        Self {
+            error_id: error,
+            unique_msg_id: unique,
+            body,
+        }
+    }
+}
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.error_id.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, [(header::CONTENT_TYPE, "application/json")], self.body).into_response()
+    }
+}

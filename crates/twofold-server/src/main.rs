@@ -1,0 +1,7 @@
+//! `twofold`: the server and its operator commands.
+
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}

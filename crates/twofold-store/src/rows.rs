@@ -1,0 +1,135 @@
+//! Row ↔ domain conversions shared by the engines. Stored enum names are the domain's
+//! own `as_str` names, so a row that holds anything else is reported as a store fault
+//! rather than guessed at.
+
+use twofold_core::StoreError;
+use twofold_core::ids::{ApiTokenId, OrgAlias, OrgId, UserId};
+use twofold_core::model::{
+    ActivationCode, ApiToken, DeviceKind, Membership, Org, OrgSettings, PairingState, Profile, Role, Service,
+    TokenScope, User, UserStatus,
+};
+
+pub(crate) fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Unavailable(format!("stored {what} {value:?} is not valid"))
+}
+
+/// An `orgs` row.
+pub(crate) struct OrgRow {
+    pub id: i64,
+    pub alias: String,
+    pub name: String,
+    pub max_users: Option<i64>,
+    pub disabled_services: String,
+    pub created_ms: i64,
+}
+
+impl OrgRow {
+    pub fn into_org(self) -> Org {
+        Org {
+            id: OrgId(self.id),
+            alias: OrgAlias(self.alias),
+            name: self.name,
+            settings: OrgSettings {
+                max_users: self.max_users.and_then(|n| u32::try_from(n).ok()),
+                disabled_services: self
+                    .disabled_services
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+            },
+            created_ms: self.created_ms,
+        }
+    }
+}
+
+/// An `api_tokens` row.
+pub(crate) struct TokenRow {
+    pub token: String,
+    pub org_id: i64,
+    pub scope: String,
+    pub sealed_key: Vec<u8>,
+    pub created_ms: i64,
+    pub revoked_ms: Option<i64>,
+}
+
+impl TokenRow {
+    pub fn into_token(self) -> Result<ApiToken, StoreError> {
+        Ok(ApiToken {
+            scope: TokenScope::parse(&self.scope).ok_or_else(|| corrupt("scope", &self.scope))?,
+            token: ApiTokenId(self.token),
+            org_id: OrgId(self.org_id),
+            sealed_key: self.sealed_key,
+            created_ms: self.created_ms,
+            revoked_ms: self.revoked_ms,
+        })
+    }
+}
+
+/// A `users` row.
+pub(crate) struct UserRow {
+    pub id: i64,
+    pub org_id: i64,
+    pub username: String,
+    pub fname: Option<String>,
+    pub lname: Option<String>,
+    pub email: Option<String>,
+    pub pic_url: Option<String>,
+    pub role: String,
+    pub status: String,
+    pub device_kind: Option<String>,
+    pub activation_expires_ms: Option<i64>,
+    pub last_login_ms: Option<i64>,
+    pub created_ms: i64,
+}
+
+impl UserRow {
+    pub fn into_user(self) -> Result<User, StoreError> {
+        Ok(User {
+            id: UserId(self.id),
+            org_id: OrgId(self.org_id),
+            username: self.username,
+            profile: Profile {
+                fname: self.fname,
+                lname: self.lname,
+                email: self.email,
+                pic_url: self.pic_url,
+                role: Role::parse(&self.role).ok_or_else(|| corrupt("role", &self.role))?,
+            },
+            status: UserStatus::parse(&self.status).ok_or_else(|| corrupt("status", &self.status))?,
+            device_kind: self
+                .device_kind
+                .map(|k| DeviceKind::parse(&k).ok_or_else(|| corrupt("device kind", &k)))
+                .transpose()?,
+            activation_expires_ms: self.activation_expires_ms,
+            last_login_ms: self.last_login_ms,
+            created_ms: self.created_ms,
+        })
+    }
+}
+
+pub(crate) fn membership(alias: &str, active: bool, bypass_until_ms: Option<i64>) -> Result<Membership, StoreError> {
+    Ok(Membership {
+        service: Service::from_alias(alias).ok_or_else(|| corrupt("service", alias))?,
+        active,
+        bypass_until_ms,
+    })
+}
+
+pub(crate) fn activation_code(
+    user_id: i64,
+    expires_ms: i64,
+    device_kind: Option<String>,
+    state: &str,
+    device_id: Option<i64>,
+) -> Result<ActivationCode, StoreError> {
+    Ok(ActivationCode {
+        user_id: UserId(user_id),
+        expires_ms,
+        device_kind: device_kind
+            .map(|k| DeviceKind::parse(&k).ok_or_else(|| corrupt("device kind", &k)))
+            .transpose()?,
+        state: PairingState::parse(state).ok_or_else(|| corrupt("pairing state", state))?,
+        device_id,
+    })
+}

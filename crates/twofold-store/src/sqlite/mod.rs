@@ -1,0 +1,116 @@
+//! The embedded SQLite store (the default).
+
+mod orgs;
+mod users;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use twofold_core::StoreError;
+use twofold_core::store::HealthStore;
+
+/// Migrations embedded in the binary; `twofold migrate` and every start apply them.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// A store on one SQLite database file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+/// SQLite result codes that mean "another writer holds the lock": the request lost a
+/// race and may be retried (10551), as opposed to a broken database (10571).
+fn is_busy(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => matches!(db.code().as_deref(), Some("5" | "6" | "517" | "261" | "262")),
+        _ => false,
+    }
+}
+
+/// Maps an sqlx error onto the port's two failure kinds.
+pub(crate) fn store_err(e: sqlx::Error) -> StoreError {
+    if is_busy(&e) {
+        StoreError::Conflict(e.to_string())
+    } else {
+        StoreError::Unavailable(e.to_string())
+    }
+}
+
+/// Whether an error is a UNIQUE or PRIMARY KEY violation.
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `url` (`sqlite://path` or
+    /// `sqlite::memory:`), applies the pragmas, and runs pending migrations.
+    ///
+    /// # Errors
+    /// When the file cannot be opened or a migration fails.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(store_err)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        // An in-memory database exists per connection, so tests that use one get a
+        // single connection.
+        let max = if url.contains(":memory:") { 1 } else { 8 };
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(store_err)?;
+        let store = Self { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Applies pending migrations.
+    ///
+    /// # Errors
+    /// When a migration fails.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))
+    }
+
+    /// Names of the embedded migrations, in order (the PostgreSQL set must match).
+    #[must_use]
+    pub fn migration_names() -> Vec<String> {
+        MIGRATOR
+            .iter()
+            .map(|m| format!("{}_{}", m.version, m.description))
+            .collect()
+    }
+
+    /// Starts a writing transaction that holds the write lock from its first statement.
+    pub(crate) async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(store_err)
+    }
+
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Closes every connection (checkpointing the WAL).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[async_trait]
+impl HealthStore for SqliteStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(store_err)?;
+        Ok(())
+    }
+}
