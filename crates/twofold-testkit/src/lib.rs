@@ -1,1 +1,166 @@
-//! placeholder
+//! Test kit: a real Twofold server on a loopback port, with a fixed clock, a seeded RNG
+//! and a fresh SQLite database, driven through `twofold-client` over TCP exactly as a
+//! PingID client would drive it. Used only as a dev-dependency.
+
+mod faulty;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub use faulty::{Fault, FaultyStore};
+use twofold_client::Client;
+use twofold_core::ids::{OrgId, UserId};
+use twofold_core::model::{TokenScope, UserStatus};
+use twofold_core::{Core, FixedClock, SeededRandom, Store};
+use twofold_proto::properties::{Properties, encode_key};
+use twofold_server::{AppState, Settings, router};
+
+/// 2024-01-02 03:04:05.678 UTC, the tests' "now".
+pub const T0_MS: i64 = 1_704_164_645_678;
+
+/// A running server and what tests need to poke at it.
+pub struct TestApp {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its core (for arranging state the API cannot reach yet and asserting rows).
+    pub core: Core,
+    /// Its clock.
+    pub clock: Arc<FixedClock>,
+    /// Fault injection, in front of the real store.
+    pub faults: Arc<FaultyStore>,
+    /// The settings it was opened with.
+    pub settings: Settings,
+    /// A client with the bootstrap organization's full-scope token.
+    pub client: Client,
+    server: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl TestApp {
+    /// Starts a server on a fresh data directory.
+    ///
+    /// # Panics
+    /// When the server cannot start: tests cannot proceed anyway.
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
+        let settings = Settings::for_data_dir(dir.path().to_path_buf(), addr);
+        let clock = Arc::new(FixedClock::at(T0_MS));
+        let boot = twofold_server::bootstrap::open(&settings, clock.clone(), Arc::new(SeededRandom::new(7)))
+            .await
+            .expect("bootstrap");
+        let faults = Arc::new(FaultyStore::new(boot.core.store.clone()));
+        let core = Core::new(
+            faults.clone(),
+            clock.clone(),
+            boot.core.random.clone(),
+            boot.core.master.clone(),
+        );
+        let state = AppState {
+            core: core.clone(),
+            metrics: twofold_server::metrics::handle(),
+        };
+        let server = tokio::spawn(async move {
+            axum::serve(listener, router(state)).await.expect("serve");
+        });
+        let client = Client::from_file(settings.properties_file()).expect("bootstrap properties");
+        Self {
+            addr,
+            core,
+            clock,
+            faults,
+            settings,
+            client,
+            server,
+            _dir: dir,
+        }
+    }
+
+    /// The bootstrap organization's properties.
+    #[must_use]
+    pub fn properties(&self) -> Properties {
+        self.client.properties().clone()
+    }
+
+    /// A client for a new token of the bootstrap organization with `scope`.
+    ///
+    /// # Panics
+    /// On store failures.
+    pub async fn client_with_scope(&self, scope: TokenScope) -> Client {
+        let org = self.core.find_org("default").await.expect("default org");
+        let issued = self.core.create_token(&org, scope).await.expect("token");
+        let mut props = self.properties();
+        props.token = issued.token.0;
+        props.use_base64_key = encode_key(&issued.key);
+        Client::new(props).expect("client")
+    }
+
+    /// A client that signs with the right token but a wrong key.
+    #[must_use]
+    pub fn client_with_wrong_key(&self) -> Client {
+        let mut props = self.properties();
+        props.use_base64_key = encode_key(&[9u8; 32]);
+        Client::new(props).expect("client")
+    }
+
+    /// The bootstrap organization's id.
+    ///
+    /// # Panics
+    /// On store failures.
+    pub async fn org_id(&self) -> OrgId {
+        self.core.find_org("default").await.expect("default org").id
+    }
+
+    /// Looks a user up directly in the store.
+    ///
+    /// # Panics
+    /// On store failures.
+    pub async fn stored_user(&self, name: &str) -> Option<twofold_core::model::User> {
+        let org = self.org_id().await;
+        self.core
+            .store
+            .user_by_name(org, &name.to_lowercase())
+            .await
+            .expect("store")
+    }
+
+    /// Marks a user ACTIVE through the store, standing in for device pairing (which
+    /// lands with the one-time-passcode devices).
+    ///
+    /// # Panics
+    /// When the user does not exist.
+    pub async fn make_active(&self, name: &str) -> UserId {
+        let user = self.stored_user(name).await.expect("user exists");
+        let all = [
+            UserStatus::Pending,
+            UserStatus::NotActive,
+            UserStatus::PendingActivation,
+            UserStatus::PendingChangeDevice,
+            UserStatus::Suspended,
+            UserStatus::Active,
+        ];
+        assert!(
+            self.core
+                .store
+                .transition_status(user.id, &all, UserStatus::Active)
+                .await
+                .expect("store")
+        );
+        user.id
+    }
+
+    /// The store without fault injection.
+    #[must_use]
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.faults.inner()
+    }
+}

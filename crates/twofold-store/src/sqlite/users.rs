@@ -210,7 +210,7 @@ impl UserStore for SqliteStore {
 
     async fn memberships(&self, id: UserId) -> Result<Vec<Membership>, StoreError> {
         let rows = sqlx::query(
-            "SELECT sp_alias, active, bypass_until_ms FROM user_services WHERE user_id = $1 ORDER BY joined_ms, sp_alias",
+            "SELECT sp_alias, active, bypass_until_ms FROM user_services WHERE user_id = $1 ORDER BY joined_ms, rowid",
         )
         .bind(id.0)
         .fetch_all(self.pool())

@@ -1,0 +1,112 @@
+//! A store wrapper that fails chosen methods on demand, to prove that store failures
+//! become the catalog's codes (10571, 10551, and the per-operation failures) and that a
+//! failed request changes nothing.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use twofold_core::ids::{ApiTokenId, OrgId, UserId};
+use twofold_core::model::{ActivationCode, ApiToken, Membership, Org, OrgSettings, Profile, Service, User, UserStatus};
+use twofold_core::store::{HealthStore, InsertUser, NewActivationCode, NewOrg, NewUser, OrgStore, UserStore};
+use twofold_core::{Store, StoreError};
+
+/// The failure to inject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The database is gone (disk full, connection lost).
+    Unavailable,
+    /// The write lost a race (busy, serialization failure).
+    Conflict,
+}
+
+/// Forwards to a real store, except for methods armed with [`FaultyStore::fail`].
+pub struct FaultyStore {
+    inner: Arc<dyn Store>,
+    armed: Mutex<HashMap<&'static str, Fault>>,
+}
+
+impl FaultyStore {
+    /// Wraps a store.
+    #[must_use]
+    pub fn new(inner: Arc<dyn Store>) -> Self {
+        Self {
+            inner,
+            armed: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Makes every call of `method` (a trait method name) fail with `fault` until
+    /// [`FaultyStore::clear`].
+    pub fn fail(&self, method: &'static str, fault: Fault) {
+        self.armed.lock().expect("lock").insert(method, fault);
+    }
+
+    /// Disarms every fault.
+    pub fn clear(&self) {
+        self.armed.lock().expect("lock").clear();
+    }
+
+    /// The real store.
+    #[must_use]
+    pub fn inner(&self) -> Arc<dyn Store> {
+        self.inner.clone()
+    }
+
+    fn check(&self, method: &'static str) -> Result<(), StoreError> {
+        match self.armed.lock().expect("lock").get(method) {
+            None => Ok(()),
+            Some(Fault::Unavailable) => Err(StoreError::Unavailable(format!("injected fault in {method}"))),
+            Some(Fault::Conflict) => Err(StoreError::Conflict(format!("injected conflict in {method}"))),
+        }
+    }
+}
+
+/// Implements a store trait by forwarding every method after the fault check. The whole
+/// impl is generated so that `#[async_trait]` sees the expanded methods.
+macro_rules! forward_impl {
+    ($trait:ident { $( $name:ident ( $($arg:ident : $ty:ty),* ) -> $ret:ty; )* }) => {
+        #[async_trait]
+        impl $trait for FaultyStore {
+            $(
+                async fn $name(&self, $($arg: $ty),*) -> Result<$ret, StoreError> {
+                    self.check(stringify!($name))?;
+                    self.inner.$name($($arg),*).await
+                }
+            )*
+        }
+    };
+}
+
+forward_impl!(OrgStore {
+    create_org(org: &NewOrg) -> Option<Org>;
+    list_orgs() -> Vec<Org>;
+    org_by_id(id: OrgId) -> Option<Org>;
+    find_org(alias_or_name: &str) -> Option<Org>;
+    update_org_settings(id: OrgId, settings: &OrgSettings) -> ();
+    insert_token(token: &ApiToken) -> ();
+    token(token: &ApiTokenId) -> Option<ApiToken>;
+    tokens_of(org: OrgId) -> Vec<ApiToken>;
+    revoke_token(token: &ApiTokenId, now_ms: i64) -> bool;
+});
+
+forward_impl!(UserStore {
+    insert_user(user: &NewUser, max_users: Option<u32>) -> InsertUser;
+    user_by_name(org: OrgId, username_fold: &str) -> Option<User>;
+    user_by_id(id: UserId) -> Option<User>;
+    update_profile(id: UserId, profile: &Profile) -> bool;
+    transition_status(id: UserId, from: &[UserStatus], to: UserStatus) -> bool;
+    transition_with_code(id: UserId, from: &[UserStatus], to: UserStatus, code: &NewActivationCode) -> bool;
+    delete_user(id: UserId) -> bool;
+    memberships(id: UserId) -> Vec<Membership>;
+    add_membership(id: UserId, service: Service, now_ms: i64) -> bool;
+    remove_membership(id: UserId, service: Service) -> bool;
+    set_bypass(id: UserId, services: &[Service], until_ms: Option<i64>, add_missing: bool, now_ms: i64) -> ();
+    activation_code(org: OrgId, code_hash: &[u8]) -> Option<ActivationCode>;
+    consume_activation_code(org: OrgId, code_hash: &[u8]) -> bool;
+    count_users(org: OrgId) -> u64;
+});
+
+forward_impl!(HealthStore {
+    ping() -> ();
+});
