@@ -90,7 +90,7 @@ pub async fn properties_for(core: &Core, settings: &Settings, token: &ApiTokenId
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?
         .context("the token's organization is gone")?;
-    let idp_url = settings.idp_url();
+    let idp_url = idp_url_for_operators(settings);
     Ok(Properties {
         use_base64_key: encode_key(&key),
         use_signature: true,
@@ -100,6 +100,19 @@ pub async fn properties_for(core: &Core, settings: &Settings, token: &ApiTokenId
         org_alias: org.alias.0,
         authenticator_url: None,
     })
+}
+
+/// The `idp_url` to print in properties files. `serve` knows its address; an operator
+/// command run beside a server usually does not (its `--listen` is the default), so unless
+/// `--public-url` is given it reuses the URL of the server's own `pingid.properties`.
+fn idp_url_for_operators(settings: &Settings) -> String {
+    if settings.public_url.is_none()
+        && let Ok(text) = std::fs::read_to_string(settings.properties_file())
+        && let Ok(existing) = Properties::parse(&text)
+    {
+        return existing.idp_url;
+    }
+    settings.idp_url()
 }
 
 fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
@@ -143,7 +156,9 @@ pub async fn open(settings: &Settings, clock: Arc<dyn Clock>, random: Arc<dyn Ra
         let token = ApiTokenId(existing.token.clone());
         match core.token_key(&token).await {
             Ok(_) => {
-                let fresh = properties_for(&core, settings, &token).await?;
+                let mut fresh = properties_for(&core, settings, &token).await?;
+                fresh.idp_url = settings.idp_url();
+                fresh.admin_url = settings.idp_url();
                 if fresh != existing {
                     write_private(&props_path, &fresh.to_file_string())?;
                 }
