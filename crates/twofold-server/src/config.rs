@@ -13,14 +13,14 @@ pub struct Settings {
     /// Data directory: twofold.db, master.key and pingid.properties live here.
     #[arg(long, env = "TWOFOLD_DATA_DIR", default_value = "twofold-data")]
     pub data_dir: PathBuf,
-    /// The URL clients use to reach this server (default http://<listen>); the
+    /// The URL clients use to reach this server (default `http://<listen>`); the
     /// properties file's idp_url is this plus /pingid.
     #[arg(long, env = "TWOFOLD_PUBLIC_URL")]
     pub public_url: Option<String>,
-    /// Database URL (default sqlite://<data-dir>/twofold.db).
+    /// Database URL (default `sqlite://<data-dir>/twofold.db`).
     #[arg(long, env = "TWOFOLD_DATABASE_URL")]
     pub database_url: Option<String>,
-    /// Master key file (default <data-dir>/master.key, created on first start).
+    /// Master key file (default `<data-dir>/master.key`, created on first start).
     #[arg(long, env = "TWOFOLD_MASTER_KEY_FILE")]
     pub master_key_file: Option<PathBuf>,
 }

@@ -2,7 +2,7 @@
 //!
 //! Each request type implements [`Operation`]: its path segment, the token scope it needs,
 //! its response type, and a `from_body` that reads the fields through the lenient
-//! [`ReqBody`](crate::ReqBody). Request types also serialise (camelCase, as the PingID
+//! [`ReqBody`]. Request types also serialise (camelCase, as the PingID
 //! docs spell them) so the client SDK sends exactly what the server reads.
 
 pub mod devices;
