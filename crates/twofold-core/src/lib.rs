@@ -3,6 +3,7 @@
 pub mod caller;
 pub mod clock;
 pub mod crypto;
+pub mod delivery;
 pub mod error;
 pub mod ids;
 pub mod model;
