@@ -4,6 +4,7 @@ pub mod caller;
 pub mod clock;
 pub mod crypto;
 pub mod delivery;
+pub mod device;
 pub mod error;
 pub mod ids;
 pub mod model;

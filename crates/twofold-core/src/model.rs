@@ -17,26 +17,151 @@ pub struct Org {
     pub created_ms: i64,
 }
 
-/// Per-organization settings. Defaults are documented in docs/configuration.md.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// Per-organization settings. Defaults are documented in docs/configuration.md; each
+/// setting has one line in [`OrgSettings::KEYS`], which `twofold org show|set` and the
+/// store's text form are built from.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrgSettings {
     /// Maximum number of users (`None`: unlimited). adduser beyond it answers 10580.
     pub max_users: Option<u32>,
     /// Services the organization has switched off (addservice answers 10555).
     pub disabled_services: Vec<String>,
+    /// Digits of SMS, voice and email codes (4–10).
+    pub otp_length: u32,
+    /// How long a sent code stays valid, in seconds.
+    pub otp_validity_secs: u32,
+    /// Wrong codes a pairing or authentication session allows before it closes.
+    pub attempts_per_session: u32,
+    /// Devices a user may have.
+    pub max_devices: u32,
+    /// SMS/voice codes a user may use per day (20563 beyond).
+    pub sms_daily_claimed: u32,
+    /// SMS/voice codes a user may be sent and not use per day (20564 beyond).
+    pub sms_daily_unclaimed: u32,
+    /// SMS and voice devices allowed (20552 otherwise).
+    pub sms_voice_enabled: bool,
+    /// Email devices allowed (20557 otherwise).
+    pub email_enabled: bool,
+    /// YubiKeys allowed (20555 otherwise).
+    pub yubikey_enabled: bool,
+    /// OATH hardware tokens allowed (20572 otherwise).
+    pub oath_enabled: bool,
+    /// Authenticator apps allowed.
+    pub authenticator_app_enabled: bool,
+    /// WebAuthn devices allowed (20573 otherwise).
+    pub webauthn_enabled: bool,
+}
+
+impl Default for OrgSettings {
+    fn default() -> Self {
+        Self {
+            max_users: None,
+            disabled_services: Vec::new(),
+            otp_length: 6,
+            otp_validity_secs: 300,
+            attempts_per_session: 3,
+            max_devices: 15,
+            sms_daily_claimed: 50,
+            sms_daily_unclaimed: 50,
+            sms_voice_enabled: true,
+            email_enabled: true,
+            yubikey_enabled: true,
+            oath_enabled: true,
+            authenticator_app_enabled: true,
+            webauthn_enabled: true,
+        }
+    }
+}
+
+fn parse_num(key: &str, value: &str, range: std::ops::RangeInclusive<u32>) -> Result<u32, String> {
+    value.parse::<u32>().ok().filter(|n| range.contains(n)).ok_or_else(|| {
+        format!(
+            "{key} must be a number in {}..={}, not {value:?}",
+            range.start(),
+            range.end()
+        )
+    })
+}
+
+fn parse_bool(key: &str, value: &str) -> Result<bool, String> {
+    match value {
+        "true" | "on" | "yes" => Ok(true),
+        "false" | "off" | "no" => Ok(false),
+        _ => Err(format!("{key} must be true or false, not {value:?}")),
+    }
 }
 
 impl OrgSettings {
-    /// Settings as `key=value` lines, the form `twofold org show` prints and the store keeps.
+    /// Every setting name, in display order.
+    pub const KEYS: [&'static str; 14] = [
+        "max_users",
+        "disabled_services",
+        "otp_length",
+        "otp_validity_secs",
+        "attempts_per_session",
+        "max_devices",
+        "sms_daily_claimed",
+        "sms_daily_unclaimed",
+        "sms_voice_enabled",
+        "email_enabled",
+        "yubikey_enabled",
+        "oath_enabled",
+        "authenticator_app_enabled",
+        "webauthn_enabled",
+    ];
+
+    /// One setting's text form.
+    #[must_use]
+    pub fn get(&self, key: &str) -> Option<String> {
+        Some(match key {
+            "max_users" => self.max_users.map_or_else(|| "unlimited".into(), |n| n.to_string()),
+            "disabled_services" => self.disabled_services.join(","),
+            "otp_length" => self.otp_length.to_string(),
+            "otp_validity_secs" => self.otp_validity_secs.to_string(),
+            "attempts_per_session" => self.attempts_per_session.to_string(),
+            "max_devices" => self.max_devices.to_string(),
+            "sms_daily_claimed" => self.sms_daily_claimed.to_string(),
+            "sms_daily_unclaimed" => self.sms_daily_unclaimed.to_string(),
+            "sms_voice_enabled" => self.sms_voice_enabled.to_string(),
+            "email_enabled" => self.email_enabled.to_string(),
+            "yubikey_enabled" => self.yubikey_enabled.to_string(),
+            "oath_enabled" => self.oath_enabled.to_string(),
+            "authenticator_app_enabled" => self.authenticator_app_enabled.to_string(),
+            "webauthn_enabled" => self.webauthn_enabled.to_string(),
+            _ => return None,
+        })
+    }
+
+    /// Settings as `key=value` pairs, the form `twofold org show` prints.
     #[must_use]
     pub fn to_pairs(&self) -> Vec<(String, String)> {
-        vec![
-            (
-                "max_users".into(),
-                self.max_users.map_or_else(|| "unlimited".into(), |n| n.to_string()),
-            ),
-            ("disabled_services".into(), self.disabled_services.join(",")),
-        ]
+        Self::KEYS
+            .iter()
+            .map(|k| ((*k).to_string(), self.get(k).unwrap_or_default()))
+            .collect()
+    }
+
+    /// The stored text form: one `key=value` per line.
+    #[must_use]
+    pub fn to_text(&self) -> String {
+        self.to_pairs().into_iter().map(|(k, v)| format!("{k}={v}\n")).collect()
+    }
+
+    /// Reads the stored text form; unknown keys (from a newer version) are ignored.
+    ///
+    /// # Errors
+    /// A message naming the bad line.
+    pub fn from_text(text: &str) -> Result<Self, String> {
+        let mut settings = Self::default();
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let (k, v) = line
+                .split_once('=')
+                .ok_or_else(|| format!("bad settings line {line:?}"))?;
+            if Self::KEYS.contains(&k) {
+                settings.set(k, v)?;
+            }
+        }
+        Ok(settings)
     }
 
     /// Changes one setting from its text form.
@@ -49,11 +174,7 @@ impl OrgSettings {
                 self.max_users = if value == "unlimited" || value.is_empty() {
                     None
                 } else {
-                    Some(
-                        value
-                            .parse()
-                            .map_err(|_| format!("max_users must be a number or 'unlimited', not {value:?}"))?,
-                    )
+                    Some(parse_num(key, value, 0..=u32::MAX)?)
                 };
             }
             "disabled_services" => {
@@ -64,18 +185,24 @@ impl OrgSettings {
                     .map(str::to_string)
                     .collect();
                 if let Some(bad) = list.iter().find(|s| Service::from_alias(s).is_none()) {
-                    return Err(format!(
-                        "unknown service {bad:?}; known: {}",
-                        Service::ALL.iter().map(|s| s.alias()).collect::<Vec<_>>().join(", ")
-                    ));
+                    let known: Vec<&str> = Service::ALL.iter().map(|s| s.alias()).collect();
+                    return Err(format!("unknown service {bad:?}; known: {}", known.join(", ")));
                 }
                 self.disabled_services = list;
             }
-            other => {
-                return Err(format!(
-                    "unknown setting {other:?}; known: max_users, disabled_services"
-                ));
-            }
+            "otp_length" => self.otp_length = parse_num(key, value, 4..=10)?,
+            "otp_validity_secs" => self.otp_validity_secs = parse_num(key, value, 30..=86_400)?,
+            "attempts_per_session" => self.attempts_per_session = parse_num(key, value, 1..=100)?,
+            "max_devices" => self.max_devices = parse_num(key, value, 1..=1000)?,
+            "sms_daily_claimed" => self.sms_daily_claimed = parse_num(key, value, 0..=100_000)?,
+            "sms_daily_unclaimed" => self.sms_daily_unclaimed = parse_num(key, value, 0..=100_000)?,
+            "sms_voice_enabled" => self.sms_voice_enabled = parse_bool(key, value)?,
+            "email_enabled" => self.email_enabled = parse_bool(key, value)?,
+            "yubikey_enabled" => self.yubikey_enabled = parse_bool(key, value)?,
+            "oath_enabled" => self.oath_enabled = parse_bool(key, value)?,
+            "authenticator_app_enabled" => self.authenticator_app_enabled = parse_bool(key, value)?,
+            "webauthn_enabled" => self.webauthn_enabled = parse_bool(key, value)?,
+            other => return Err(format!("unknown setting {other:?}; known: {}", Self::KEYS.join(", "))),
         }
         Ok(())
     }

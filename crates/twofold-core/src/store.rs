@@ -5,6 +5,7 @@
 
 use async_trait::async_trait;
 
+use crate::device::{Device, DeviceId, DeviceType, OathParams};
 use crate::ids::{ApiTokenId, OrgId, UserId};
 use crate::model::{
     ActivationCode, ApiToken, DeviceKind, Membership, Org, OrgSettings, Profile, Service, User, UserStatus,
@@ -149,6 +150,129 @@ pub trait UserStore: Send + Sync {
     async fn count_users(&self, org: OrgId) -> Result<u64, StoreError>;
 }
 
+/// A device to pair. Position and default nickname are assigned by the store inside the
+/// pairing transaction ("SMS 1", "SMS 2", ...), so concurrent pairings cannot collide.
+#[derive(Debug, Clone)]
+pub struct NewDevice {
+    /// Pre-assigned id (shown by the start of a pairing).
+    pub id: DeviceId,
+    /// Pre-assigned UUID.
+    pub uuid: String,
+    /// Owner.
+    pub user_id: UserId,
+    /// Organization.
+    pub org_id: OrgId,
+    /// Kind.
+    pub kind: DeviceType,
+    /// Phone number for SMS/voice.
+    pub phone: Option<String>,
+    /// Email address.
+    pub email: Option<String>,
+    /// Token serial / YubiKey public id.
+    pub serial: Option<String>,
+    /// OATH parameters.
+    pub oath: Option<OathParams>,
+    /// Sealed factor secret.
+    pub sealed_secret: Option<Vec<u8>>,
+    /// Initial counter.
+    pub counter: Option<i64>,
+    /// Pairing time.
+    pub enrolled_ms: i64,
+}
+
+/// The result of pairing a device.
+#[derive(Debug)]
+pub enum PairOutcome {
+    /// Paired; the user is ACTIVE.
+    Paired(Device),
+    /// The user already has `max_devices` devices.
+    TooManyDevices,
+    /// The user is SUSPENDED (or gone).
+    UserNotPairable,
+    /// The pairing session was already used, closed or expired (a concurrent finish won).
+    SessionGone,
+    /// The token serial is already paired, or the device id collided; the caller retries
+    /// or reports.
+    Conflict,
+}
+
+/// A pairing in progress (startofflinepairing, authenticatorappstartpairing).
+#[derive(Debug, Clone)]
+pub struct PairingSession {
+    /// `oacts_` + 43 base64url characters.
+    pub id: String,
+    /// The device that finishing creates.
+    pub device: NewDevice,
+    /// SHA-256 of the code that was sent (SMS, voice, email); None when the device's own
+    /// secret verifies (authenticator app, OATH token).
+    pub code_hash: Option<Vec<u8>>,
+    /// Wrong codes so far.
+    pub attempts: u32,
+    /// Expiry, epoch ms.
+    pub expires_ms: i64,
+    /// `open`, `done` or `closed`.
+    pub state: String,
+}
+
+/// The outcome of a wrong code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    /// Attempts remain.
+    Remaining,
+    /// That was the last allowed attempt: the session is closed.
+    Exhausted,
+    /// The session was no longer open.
+    Gone,
+}
+
+/// A user's SMS/voice usage today.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SmsUsage {
+    /// Codes sent today.
+    pub sent: u32,
+    /// Codes used today.
+    pub claimed: u32,
+}
+
+/// Devices and pairing sessions.
+#[async_trait]
+pub trait DeviceStore: Send + Sync {
+    /// Pairs a device in one transaction: with `session`, first closes that open session
+    /// (the single conditional write that lets exactly one finisher win); checks the user
+    /// is not SUSPENDED and has fewer than `max_devices` devices; inserts the device with
+    /// the next position and a default nickname; makes the user ACTIVE.
+    async fn pair_device(
+        &self,
+        device: &NewDevice,
+        max_devices: u32,
+        session: Option<&str>,
+    ) -> Result<PairOutcome, StoreError>;
+    /// The user's devices, by position (1 = primary).
+    async fn devices_of(&self, user: UserId) -> Result<Vec<Device>, StoreError>;
+    /// Removes one device (or all with `None`), renumbering the rest; a user left with
+    /// none moves from ACTIVE to PENDING_CHANGE_DEVICE. Returns how many were removed.
+    async fn unpair(&self, user: UserId, device: Option<DeviceId>) -> Result<u64, StoreError>;
+    /// Moves a device to `position` (1 = primary), shifting the others; false if the
+    /// device is not the user's.
+    async fn move_device(&self, user: UserId, device: DeviceId, position: i64) -> Result<bool, StoreError>;
+    /// Renames a device; `Ok(None)` if the device is not the user's, `Ok(Some(false))` if
+    /// another of the user's devices has that nickname.
+    async fn rename_device(&self, user: UserId, device: DeviceId, nickname: &str) -> Result<Option<bool>, StoreError>;
+    /// The other user (if any) in the organization with a device of this kind class and
+    /// target (phone, email or serial), for `validateUniqueDevice`.
+    async fn target_owner(&self, org: OrgId, kind: DeviceType, target: &str) -> Result<Option<UserId>, StoreError>;
+    /// Stores a new pairing session.
+    async fn create_pairing_session(&self, session: &PairingSession) -> Result<(), StoreError>;
+    /// Looks a pairing session up.
+    async fn pairing_session(&self, id: &str) -> Result<Option<PairingSession>, StoreError>;
+    /// Counts a wrong code on an open session, closing it at `max_attempts`.
+    async fn fail_pairing_attempt(&self, id: &str, max_attempts: u32) -> Result<AttemptOutcome, StoreError>;
+    /// Today's SMS/voice usage of a user (`day` = days since the epoch, UTC).
+    async fn sms_usage(&self, user: UserId, day: i64) -> Result<SmsUsage, StoreError>;
+    /// Counts one code sent (and, with `claimed`, used) today.
+    async fn record_sms(&self, user: UserId, day: i64, sent: u32, claimed: u32) -> Result<(), StoreError>;
+}
+
 /// Readiness of the backing database.
 #[async_trait]
 pub trait HealthStore: Send + Sync {
@@ -157,6 +281,6 @@ pub trait HealthStore: Send + Sync {
 }
 
 /// Everything the services need; implemented by each engine.
-pub trait Store: OrgStore + UserStore + HealthStore {}
+pub trait Store: OrgStore + UserStore + DeviceStore + HealthStore {}
 
-impl<T: OrgStore + UserStore + HealthStore> Store for T {}
+impl<T: OrgStore + UserStore + DeviceStore + HealthStore> Store for T {}

@@ -3,6 +3,7 @@
 //! rather than guessed at.
 
 use twofold_core::StoreError;
+use twofold_core::device::{DeviceType, OathKind, OathParams};
 use twofold_core::ids::{ApiTokenId, OrgAlias, OrgId, UserId};
 use twofold_core::model::{
     ActivationCode, ApiToken, DeviceKind, Membership, Org, OrgSettings, PairingState, Profile, Role, Service,
@@ -18,28 +19,19 @@ pub(crate) struct OrgRow {
     pub id: i64,
     pub alias: String,
     pub name: String,
-    pub max_users: Option<i64>,
-    pub disabled_services: String,
+    pub settings: String,
     pub created_ms: i64,
 }
 
 impl OrgRow {
-    pub fn into_org(self) -> Org {
-        Org {
+    pub fn into_org(self) -> Result<Org, StoreError> {
+        Ok(Org {
             id: OrgId(self.id),
             alias: OrgAlias(self.alias),
             name: self.name,
-            settings: OrgSettings {
-                max_users: self.max_users.and_then(|n| u32::try_from(n).ok()),
-                disabled_services: self
-                    .disabled_services
-                    .split(',')
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string)
-                    .collect(),
-            },
+            settings: OrgSettings::from_text(&self.settings).map_err(|e| corrupt("settings", &e))?,
             created_ms: self.created_ms,
-        }
+        })
     }
 }
 
@@ -132,4 +124,31 @@ pub(crate) fn activation_code(
         state: PairingState::parse(state).ok_or_else(|| corrupt("pairing state", state))?,
         device_id,
     })
+}
+
+/// The OATH columns of a device or pairing-session row.
+pub(crate) fn oath(
+    kind: Option<String>,
+    algorithm: Option<String>,
+    digits: Option<i64>,
+    period: Option<i64>,
+) -> Result<Option<OathParams>, StoreError> {
+    let Some(kind) = kind else { return Ok(None) };
+    let parsed = OathKind::parse(&kind).ok_or_else(|| corrupt("oath kind", &kind))?;
+    let algorithm = match algorithm.as_deref() {
+        Some("SHA1") | None => "SHA1",
+        Some("SHA256") => "SHA256",
+        Some("SHA512") => "SHA512",
+        Some(other) => return Err(corrupt("oath algorithm", other)),
+    };
+    Ok(Some(OathParams {
+        kind: parsed,
+        algorithm,
+        digits: digits.and_then(|d| u32::try_from(d).ok()).unwrap_or(6),
+        period: period.and_then(|p| u32::try_from(p).ok()).unwrap_or(30),
+    }))
+}
+
+pub(crate) fn device_type(name: &str) -> Result<DeviceType, StoreError> {
+    DeviceType::from_wire(name).ok_or_else(|| corrupt("device kind", name))
 }

@@ -6,9 +6,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use twofold_core::device::{Device, DeviceId, DeviceType};
 use twofold_core::ids::{ApiTokenId, OrgId, UserId};
 use twofold_core::model::{ActivationCode, ApiToken, Membership, Org, OrgSettings, Profile, Service, User, UserStatus};
-use twofold_core::store::{HealthStore, InsertUser, NewActivationCode, NewOrg, NewUser, OrgStore, UserStore};
+use twofold_core::store::{
+    AttemptOutcome, DeviceStore, HealthStore, InsertUser, NewActivationCode, NewDevice, NewOrg, NewUser, OrgStore,
+    PairOutcome, PairingSession, SmsUsage, UserStore,
+};
 use twofold_core::{Store, StoreError};
 
 /// The failure to inject.
@@ -105,6 +109,20 @@ forward_impl!(UserStore {
     activation_code(org: OrgId, code_hash: &[u8]) -> Option<ActivationCode>;
     consume_activation_code(org: OrgId, code_hash: &[u8]) -> bool;
     count_users(org: OrgId) -> u64;
+});
+
+forward_impl!(DeviceStore {
+    pair_device(device: &NewDevice, max_devices: u32, session: Option<&str>) -> PairOutcome;
+    devices_of(user: UserId) -> Vec<Device>;
+    unpair(user: UserId, device: Option<DeviceId>) -> u64;
+    move_device(user: UserId, device: DeviceId, position: i64) -> bool;
+    rename_device(user: UserId, device: DeviceId, nickname: &str) -> Option<bool>;
+    target_owner(org: OrgId, kind: DeviceType, target: &str) -> Option<UserId>;
+    create_pairing_session(session: &PairingSession) -> ();
+    pairing_session(id: &str) -> Option<PairingSession>;
+    fail_pairing_attempt(id: &str, max_attempts: u32) -> AttemptOutcome;
+    sms_usage(user: UserId, day: i64) -> SmsUsage;
+    record_sms(user: UserId, day: i64, sent: u32, claimed: u32) -> ();
 });
 
 forward_impl!(HealthStore {

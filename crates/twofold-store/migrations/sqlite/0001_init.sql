@@ -5,8 +5,8 @@ CREATE TABLE orgs (
     id          INTEGER PRIMARY KEY,
     alias       TEXT    NOT NULL UNIQUE,
     name        TEXT    NOT NULL UNIQUE,
-    max_users   INTEGER,
-    disabled_services TEXT NOT NULL DEFAULT '',
+    -- OrgSettings::to_text(): one key=value per line; absent keys take their defaults.
+    settings    TEXT    NOT NULL DEFAULT '',
     created_ms  INTEGER NOT NULL
 );
 

@@ -1,5 +1,6 @@
 //! The embedded SQLite store (the default).
 
+mod devices;
 mod orgs;
 mod users;
 

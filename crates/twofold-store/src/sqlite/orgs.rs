@@ -11,19 +11,18 @@ use twofold_core::store::{NewOrg, OrgStore};
 use super::{SqliteStore, is_unique_violation, store_err};
 use crate::rows::{OrgRow, TokenRow};
 
-const ORG_COLUMNS: &str = "id, alias, name, max_users, disabled_services, created_ms";
+const ORG_COLUMNS: &str = "id, alias, name, settings, created_ms";
 const TOKEN_COLUMNS: &str = "token, org_id, scope, sealed_key, created_ms, revoked_ms";
 
 fn org(row: &SqliteRow) -> Result<Org, StoreError> {
-    Ok(OrgRow {
+    OrgRow {
         id: row.try_get("id").map_err(store_err)?,
         alias: row.try_get("alias").map_err(store_err)?,
         name: row.try_get("name").map_err(store_err)?,
-        max_users: row.try_get("max_users").map_err(store_err)?,
-        disabled_services: row.try_get("disabled_services").map_err(store_err)?,
+        settings: row.try_get("settings").map_err(store_err)?,
         created_ms: row.try_get("created_ms").map_err(store_err)?,
     }
-    .into_org())
+    .into_org()
 }
 
 fn token(row: &SqliteRow) -> Result<ApiToken, StoreError> {
@@ -95,10 +94,9 @@ impl OrgStore for SqliteStore {
     }
 
     async fn update_org_settings(&self, id: OrgId, settings: &OrgSettings) -> Result<(), StoreError> {
-        sqlx::query("UPDATE orgs SET max_users = $2, disabled_services = $3 WHERE id = $1")
+        sqlx::query("UPDATE orgs SET settings = $2 WHERE id = $1")
             .bind(id.0)
-            .bind(settings.max_users.map(i64::from))
-            .bind(settings.disabled_services.join(","))
+            .bind(settings.to_text())
             .execute(self.pool())
             .await
             .map_err(store_err)?;
