@@ -88,6 +88,78 @@ pub enum DomainError {
     /// Pairing or device change for a SUSPENDED user.
     #[error("user status does not allow device changes")]
     DeviceChangeNotAllowed,
+    /// A phone number that is not a valid international number.
+    #[error("invalid phone number")]
+    InvalidPhone,
+    /// SMS/voice switched off for the organization.
+    #[error("SMS/voice disabled")]
+    SmsVoiceDisabled,
+    /// Email switched off for the organization.
+    #[error("email disabled")]
+    EmailDisabled,
+    /// YubiKeys switched off for the organization.
+    #[error("YubiKey disabled")]
+    YubikeyDisabled,
+    /// OATH tokens switched off for the organization.
+    #[error("OATH tokens disabled")]
+    OathDisabled,
+    /// The operation does not apply to this device, or its factor is switched off.
+    #[error("not supported for this device: {0}")]
+    NotSupported(&'static str),
+    /// The pairing would exceed the organization's devices per user.
+    #[error("device limit reached")]
+    DeviceLimit,
+    /// validateUniqueDevice: the target is paired to another user.
+    #[error("device already in use")]
+    DeviceInUse,
+    /// An OATH serial not in the organization's stock, or revoked.
+    #[error("invalid OATH token")]
+    InvalidOathToken,
+    /// The SMS gateway refused or timed out.
+    #[error("SMS send failed")]
+    SmsSendFailed,
+    /// The email or voice gateway refused or timed out.
+    #[error("OTP send failed")]
+    OtpSendFailed,
+    /// Daily limit of used SMS/voice codes.
+    #[error("daily claimed SMS limit")]
+    DailyClaimedLimit,
+    /// Daily limit of unused SMS/voice codes.
+    #[error("daily unclaimed SMS limit")]
+    DailyUnclaimedLimit,
+    /// A wrong code while attempts remain.
+    #[error("wrong code")]
+    WrongCode,
+    /// A wrong code that used the last attempt: the session is closed.
+    #[error("retries exceeded")]
+    RetriesExceeded,
+    /// Unknown, expired, foreign or wrong-kind session.
+    #[error("invalid session")]
+    InvalidSession,
+    /// The session already ended.
+    #[error("session already used")]
+    SessionUsed,
+    /// A concurrent call is processing (or just finished) the same session.
+    #[error("session in process")]
+    SessionInProcess,
+    /// A value that must be unique exists (device nickname).
+    #[error("value already exists")]
+    ValueExists,
+    /// updatedeviceattr with an unknown attributeName.
+    #[error("unknown attribute {0}")]
+    UnknownAttribute(String),
+    /// The deviceId does not belong to the user.
+    #[error("device is not the user's")]
+    ForeignDevice,
+    /// A code that was valid once but is spent (replayed, counter not increasing).
+    #[error("code already used")]
+    CodeSpent,
+    /// OATH resync found no matching codes; carries the serial for the message.
+    #[error("resync failed for {0}")]
+    ResyncFailed(String),
+    /// Resync codes are not consecutive.
+    #[error("resync codes do not match")]
+    ResyncMismatch,
     /// A write lost a concurrency race after retries.
     #[error("transaction conflict: {0}")]
     Conflict(String),
@@ -109,6 +181,16 @@ impl From<StoreError> for DomainError {
 }
 
 impl DomainError {
+    /// The message the client receives: the catalog's text, with the token serial filled
+    /// in for 20579.
+    #[must_use]
+    pub fn message(&self) -> String {
+        match self {
+            DomainError::ResyncFailed(serial) => twofold_proto::error_catalog::message_with_serial(serial),
+            other => other.error_id().message().to_string(),
+        }
+    }
+
     /// The errorId the client receives. The one exhaustive mapping of the project.
     #[must_use]
     pub fn error_id(&self) -> ErrorId {
@@ -138,6 +220,30 @@ impl DomainError {
             DomainError::UnknownService(_) => ErrorId::ServiceProviderNotFound,
             DomainError::UserMustBeActive => ErrorId::UserNotActive,
             DomainError::DeviceChangeNotAllowed => ErrorId::DeviceChangeNotAllowed,
+            DomainError::InvalidPhone => ErrorId::InvalidPhoneNumber,
+            DomainError::SmsVoiceDisabled => ErrorId::SmsVoiceDisabled,
+            DomainError::EmailDisabled => ErrorId::EmailDisabled,
+            DomainError::YubikeyDisabled => ErrorId::YubikeyDisabled,
+            DomainError::OathDisabled => ErrorId::OathTokenDisabled,
+            DomainError::NotSupported(_) => ErrorId::ServiceNotSupported,
+            DomainError::DeviceLimit => ErrorId::DeviceLimitExceeded,
+            DomainError::DeviceInUse => ErrorId::DeviceAlreadyInUse,
+            DomainError::InvalidOathToken => ErrorId::InvalidOathToken,
+            DomainError::SmsSendFailed => ErrorId::SmsSendFailed,
+            DomainError::OtpSendFailed => ErrorId::OtpSendFailed,
+            DomainError::DailyClaimedLimit => ErrorId::DailyClaimedSmsLimitExceeded,
+            DomainError::DailyUnclaimedLimit => ErrorId::DailyUnclaimedSmsLimitExceeded,
+            DomainError::WrongCode => ErrorId::IncorrectPassword,
+            DomainError::RetriesExceeded => ErrorId::PasscodeRetriesExceeded,
+            DomainError::InvalidSession => ErrorId::InvalidSession,
+            DomainError::SessionUsed => ErrorId::SessionAlreadyUsed,
+            DomainError::SessionInProcess => ErrorId::LoginInProcess,
+            DomainError::ValueExists => ErrorId::ValueAlreadyExists,
+            DomainError::UnknownAttribute(_) => ErrorId::AttributeDoesNotExist,
+            DomainError::ForeignDevice => ErrorId::InvalidDevice,
+            DomainError::CodeSpent => ErrorId::PasscodeAlreadyUsed,
+            DomainError::ResyncFailed(_) => ErrorId::TokenResyncFailed,
+            DomainError::ResyncMismatch => ErrorId::ResyncPasscodesDoNotMatch,
             DomainError::Conflict(_) => ErrorId::FailedTransaction,
             DomainError::Store(_) => ErrorId::DatabaseError,
             DomainError::Internal(_) => ErrorId::InternalServerError,

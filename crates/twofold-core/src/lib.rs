@@ -8,6 +8,7 @@ pub mod device;
 pub mod error;
 pub mod ids;
 pub mod model;
+pub mod phone;
 pub mod random;
 pub mod services;
 pub mod store;

@@ -111,7 +111,10 @@ fn append(path: &Path, line: &[u8]) -> std::io::Result<()> {
     if written == line.len() {
         Ok(())
     } else {
-        Err(std::io::Error::new(std::io::ErrorKind::WriteZero, "short write to the outbox"))
+        Err(std::io::Error::new(
+            std::io::ErrorKind::WriteZero,
+            "short write to the outbox",
+        ))
     }
 }
 

@@ -66,7 +66,10 @@ impl WebhookSender {
 pub fn signature(secret: &[u8], body: &[u8]) -> String {
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("HMAC accepts any key length");
     mac.update(body);
-    format!("sha256={}", data_encoding::HEXLOWER.encode(&mac.finalize().into_bytes()))
+    format!(
+        "sha256={}",
+        data_encoding::HEXLOWER.encode(&mac.finalize().into_bytes())
+    )
 }
 
 #[async_trait]

@@ -221,3 +221,81 @@ mod tests {
         assert_eq!(b.opt_str("d").unwrap().as_deref(), Some("7"));
     }
 }
+
+/// A one-time passcode as sent. Java clients send codes as JSON numbers, which loses
+/// leading zeros (spec §1.9.7); only the verifier knows the expected length, so the
+/// padding happens there, through [`Otp::padded`].
+#[derive(Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(from = "String", into = "String")]
+pub struct Otp {
+    text: String,
+    numeric: bool,
+}
+
+impl std::fmt::Debug for Otp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Otp(<redacted>)")
+    }
+}
+
+impl From<String> for Otp {
+    fn from(text: String) -> Self {
+        Self { text, numeric: false }
+    }
+}
+
+impl From<Otp> for String {
+    fn from(otp: Otp) -> Self {
+        otp.text
+    }
+}
+
+impl Otp {
+    /// The code as sent (trimmed).
+    #[must_use]
+    pub fn as_sent(&self) -> &str {
+        &self.text
+    }
+
+    /// The code, left-padded with zeros to `len` when it arrived as a JSON number.
+    #[must_use]
+    pub fn padded(&self, len: usize) -> String {
+        if self.numeric && self.text.len() < len {
+            format!("{:0>len$}", self.text)
+        } else {
+            self.text.clone()
+        }
+    }
+}
+
+impl ReqBody {
+    /// An optional OTP (string or JSON number).
+    ///
+    /// # Errors
+    /// [`FieldError::WrongType`] for other types or negative/fractional numbers.
+    pub fn opt_otp(&self, name: &'static str) -> Result<Option<Otp>, FieldError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::Number(n)) => {
+                let v = n.as_u64().ok_or(FieldError::WrongType(name))?;
+                Ok(Some(Otp {
+                    text: v.to_string(),
+                    numeric: true,
+                }))
+            }
+            Some(Value::String(s)) => Ok(Some(Otp {
+                text: s.trim().to_string(),
+                numeric: false,
+            })),
+            Some(_) => Err(FieldError::WrongType(name)),
+        }
+    }
+
+    /// A required OTP.
+    ///
+    /// # Errors
+    /// [`FieldError::Missing`] or [`FieldError::WrongType`].
+    pub fn req_otp(&self, name: &'static str) -> Result<Otp, FieldError> {
+        self.opt_otp(name)?.ok_or(FieldError::Missing(name))
+    }
+}

@@ -8,7 +8,7 @@ pub mod ops;
 pub mod properties;
 pub mod response;
 
-pub use body::{FieldError, ReqBody};
+pub use body::{FieldError, Otp, ReqBody};
 pub use envelope::{Alg, EnvelopeError, UnverifiedRequest};
 pub use error_catalog::ErrorId;
 pub use response::{ResponseBody, ResponseEnvelope};

@@ -142,7 +142,9 @@ pub async fn open(settings: &Settings, clock: Arc<dyn Clock>, random: Arc<dyn Ra
         .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
     let master = master_key(&settings.master_key_file(), random.as_ref(), true)?;
     let store = open_store(settings).await?;
-    let core = Core::new(store, clock, random, master);
+    let delivery = twofold_delivery::Delivery::new(&settings.file_config()?.delivery, settings.outbox_file())
+        .context("the [delivery] configuration")?;
+    let core = Core::new(store, clock, random, master, Arc::new(delivery));
     let orgs = core.store.list_orgs().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let props_path = settings.properties_file();
     let mut first_start = false;

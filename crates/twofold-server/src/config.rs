@@ -23,6 +23,19 @@ pub struct Settings {
     /// Master key file (default `<data-dir>/master.key`, created on first start).
     #[arg(long, env = "TWOFOLD_MASTER_KEY_FILE")]
     pub master_key_file: Option<PathBuf>,
+    /// Configuration file with the `[delivery]` section (default `<data-dir>/twofold.toml`
+    /// when it exists).
+    #[arg(long, env = "TWOFOLD_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// The contents of `twofold.toml`. Unknown keys are refused, so a misspelt key fails at
+/// start-up instead of being ignored.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FileConfig {
+    /// Where SMS, voice and email codes go (docs/configuration.md).
+    pub delivery: twofold_delivery::DeliveryConfig,
 }
 
 impl Settings {
@@ -35,6 +48,7 @@ impl Settings {
             public_url: None,
             database_url: None,
             master_key_file: None,
+            config: None,
         }
     }
 
@@ -68,6 +82,30 @@ impl Settings {
         self.master_key_file
             .clone()
             .unwrap_or_else(|| self.data_dir.join("master.key"))
+    }
+
+    /// Reads the configuration file: the one named by `--config` (which must exist), else
+    /// `<data-dir>/twofold.toml` when present, else the defaults.
+    ///
+    /// # Errors
+    /// When the file cannot be read or has unknown or malformed keys.
+    pub fn file_config(&self) -> anyhow::Result<FileConfig> {
+        use anyhow::Context as _;
+        let (path, required) = match &self.config {
+            Some(p) => (p.clone(), true),
+            None => (self.data_dir.join("twofold.toml"), false),
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text).with_context(|| format!("reading {}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Ok(FileConfig::default()),
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+
+    /// The file outbox of the `file` delivery backend.
+    #[must_use]
+    pub fn outbox_file(&self) -> PathBuf {
+        self.data_dir.join("outbox.jsonl")
     }
 
     /// The properties file of the bootstrap organization.

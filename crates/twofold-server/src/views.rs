@@ -1,8 +1,11 @@
 //! Domain values → PingID wire objects. Wire names live here and in twofold-proto,
 //! never in twofold-core.
 
+use twofold_core::device::DeviceType;
 use twofold_core::model::UserStatus;
-use twofold_core::services::UserView;
+use twofold_core::phone::Phone;
+use twofold_core::services::{DeviceView, UserView};
+use twofold_proto::ops::devices::DeviceDetails;
 use twofold_proto::ops::users::{SpEntry, UserDetails};
 
 /// `userDetails` of a user (spec §3.1).
@@ -49,8 +52,64 @@ pub fn user_details(view: &UserView) -> UserDetails {
         bypass_expiration,
         last_login: user.last_login_ms,
         sp_list,
-        device_details: None,
-        devices_details: Vec::new(),
+        device_details: view.devices.first().map(device_details),
+        devices_details: view.devices.iter().map(device_details).collect(),
         last_transactions: Vec::new(),
+    }
+}
+
+/// `yyyy-MM-dd HH:mm:ss.SSS` in UTC (PingID documents Mountain time; a server that moves
+/// between zones cannot honour that, so Twofold states UTC in docs/api.md).
+fn timestamp(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .format("%Y-%m-%d %H:%M:%S%.3f")
+        .to_string()
+}
+
+/// A device object (spec §3.2).
+pub fn device_details(view: &DeviceView) -> DeviceDetails {
+    let d = &view.device;
+    let phone = d.phone.as_deref().and_then(|p| Phone::parse(p, true));
+    let display_id = match d.kind {
+        DeviceType::Sms | DeviceType::Voice => phone
+            .as_ref()
+            .map_or_else(String::new, |p| format!("+{} {}", p.country_code, p.national)),
+        DeviceType::Email => d.email.clone().unwrap_or_default(),
+        DeviceType::HardwareToken | DeviceType::YubiKey => d.serial.clone().unwrap_or_default(),
+        DeviceType::AuthenticatorApp => d.kind.wire_name().to_string(),
+    };
+    DeviceDetails {
+        device_id: d.id.0,
+        device_uuid: d.uuid.clone(),
+        kind: d.kind.wire_name().to_string(),
+        device_role: if d.is_primary() { "PRIMARY" } else { "SECONDARY" }.to_string(),
+        nickname: d.nickname.clone(),
+        display_id,
+        enrollment: timestamp(d.enrolled_ms),
+        push_enabled: false,
+        has_watch: false,
+        app_version: None,
+        os_version: None,
+        device_model: None,
+        phone_number: phone
+            .as_ref()
+            .map(|p| format!("{}{}", p.national, p.extension.as_deref().unwrap_or(""))),
+        country_code: phone.as_ref().map(|p| p.country_code.clone()),
+        email: d.email.clone(),
+        available_not_claimed_sms: view.available_unclaimed,
+        available_claimed_sms: view.available_claimed,
+        sent_not_claimed_sms: -1,
+        sent_claimed_sms: -1,
+        oath_serial_number: if d.kind == DeviceType::HardwareToken {
+            d.serial.clone()
+        } else {
+            None
+        },
+        oath_token_type: if d.kind == DeviceType::HardwareToken {
+            d.oath.map(|o| o.kind.as_str().to_string())
+        } else {
+            None
+        },
     }
 }

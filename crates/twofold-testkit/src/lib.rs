@@ -12,6 +12,7 @@ use twofold_client::Client;
 use twofold_core::ids::{OrgId, UserId};
 use twofold_core::model::{TokenScope, UserStatus};
 use twofold_core::{Core, FixedClock, SeededRandom, Store};
+use twofold_delivery::RecordingSender;
 use twofold_proto::properties::{Properties, encode_key};
 use twofold_server::{AppState, Settings, router};
 
@@ -28,6 +29,8 @@ pub struct TestApp {
     pub clock: Arc<FixedClock>,
     /// Fault injection, in front of the real store.
     pub faults: Arc<FaultyStore>,
+    /// Every SMS, voice and email message the server sent.
+    pub sender: Arc<RecordingSender>,
     /// The settings it was opened with.
     pub settings: Settings,
     /// A client with the bootstrap organization's full-scope token.
@@ -59,11 +62,13 @@ impl TestApp {
             .await
             .expect("bootstrap");
         let faults = Arc::new(FaultyStore::new(boot.core.store.clone()));
+        let sender = Arc::new(RecordingSender::new());
         let core = Core::new(
             faults.clone(),
             clock.clone(),
             boot.core.random.clone(),
             boot.core.master.clone(),
+            sender.clone(),
         );
         let state = AppState {
             core: core.clone(),
@@ -78,6 +83,7 @@ impl TestApp {
             core,
             clock,
             faults,
+            sender,
             settings,
             client,
             server,

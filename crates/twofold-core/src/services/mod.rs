@@ -1,15 +1,21 @@
 //! Services: the operations of Twofold, combining the ports. One file per family.
 
+mod devices;
 mod orgs;
+mod pairing;
+mod tokens;
 mod users;
 
 use std::sync::Arc;
 
+pub use devices::DeviceView;
 pub use orgs::{IssuedToken, Verification};
+pub use pairing::{AppPairing, PairingStart};
 pub use users::{NewUserInput, ProfileInput, UserView};
 
 use crate::clock::Clock;
 use crate::crypto::MasterKey;
+use crate::delivery::MessageSender;
 use crate::random::Random;
 use crate::store::Store;
 
@@ -24,17 +30,26 @@ pub struct Core {
     pub random: Arc<dyn Random>,
     /// Seals secrets at rest.
     pub master: MasterKey,
+    /// Sends SMS, voice and email codes.
+    pub sender: Arc<dyn MessageSender>,
 }
 
 impl Core {
     /// Wires a core.
     #[must_use]
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, random: Arc<dyn Random>, master: MasterKey) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        random: Arc<dyn Random>,
+        master: MasterKey,
+        sender: Arc<dyn MessageSender>,
+    ) -> Self {
         Self {
             store,
             clock,
             random,
             master,
+            sender,
         }
     }
 

@@ -30,6 +30,8 @@ pub struct UserView {
     pub status: UserStatus,
     /// Its service memberships.
     pub memberships: Vec<Membership>,
+    /// Its devices, primary first, with their quotas.
+    pub devices: Vec<super::DeviceView>,
     /// The time the view was taken (bypass states depend on it).
     pub now_ms: i64,
 }
@@ -102,7 +104,7 @@ impl Core {
         (code, stored)
     }
 
-    async fn find_user(&self, admin: &AdminCaller<'_>, raw: &str) -> Result<User, DomainError> {
+    pub(crate) async fn find_user(&self, admin: &AdminCaller<'_>, raw: &str) -> Result<User, DomainError> {
         let name = username(raw)?;
         self.store
             .user_by_name(admin.org().id, &name.fold())
@@ -110,13 +112,15 @@ impl Core {
             .ok_or(DomainError::UserNotFound)
     }
 
-    async fn view(&self, user: User) -> Result<UserView, DomainError> {
+    pub(crate) async fn view(&self, user: User) -> Result<UserView, DomainError> {
         let memberships = self.store.memberships(user.id).await?;
+        let devices = self.device_views(&user).await?;
         let now_ms = self.now();
         Ok(UserView {
             status: user.status_at(now_ms),
             user,
             memberships,
+            devices,
             now_ms,
         })
     }

@@ -144,3 +144,208 @@ pub struct PairingStatusResponse {
     pub device_id: Option<i64>,
 }
 impl ErrorShape for PairingStatusResponse {}
+
+macro_rules! admin_operation {
+    ($ty:ty, $name:literal, $resp:ty, |$b:ident| $read:expr) => {
+        impl Operation for $ty {
+            const NAME: &'static str = $name;
+            const SCOPE: Scope = Scope::Admin;
+            type Response = $resp;
+            fn from_body($b: &ReqBody) -> Result<Self, FieldError> {
+                $read
+            }
+        }
+    };
+}
+
+/// `offlinepairing` and `startofflinepairing` request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OfflinePairingRequest {
+    /// The user (`username` in Ping's docs; `userName` accepted).
+    #[serde(rename = "username")]
+    pub user_name: String,
+    /// `SMS`, `VOICE`, `EMAIL`, `TOKEN`, `AUTHENTICATOR_APP` (offlinepairing only).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Phone number, email address, token serial, or authenticator-app secret.
+    pub pairing_data: String,
+    /// Refuse a target already paired to another user (20571).
+    pub validate_unique_device: bool,
+}
+
+impl OfflinePairingRequest {
+    fn read(b: &ReqBody) -> Result<Self, FieldError> {
+        Ok(Self {
+            user_name: b.req_str("userName")?,
+            kind: b.req_str("type")?,
+            pairing_data: b.req_str("pairingData")?,
+            validate_unique_device: b.opt_bool("validateUniqueDevice")?.unwrap_or(false),
+        })
+    }
+}
+
+/// `offlinepairing`: pairs without verification.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfflinePairing(pub OfflinePairingRequest);
+admin_operation!(OfflinePairing, "offlinepairing", PairingStarted, |b| {
+    OfflinePairingRequest::read(b).map(Self)
+});
+
+/// `startofflinepairing`: sends a code (or waits for a token's code).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StartOfflinePairing(pub OfflinePairingRequest);
+admin_operation!(StartOfflinePairing, "startofflinepairing", PairingStarted, |b| {
+    OfflinePairingRequest::read(b).map(Self)
+});
+
+/// Response of offlinepairing and startofflinepairing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PairingStarted {
+    /// `oacts_…` for startofflinepairing; null for offlinepairing (nothing to finish).
+    pub session_id: Option<String>,
+    /// The device (to be) paired.
+    pub device_id: i64,
+    /// Its UUID.
+    pub device_uuid: String,
+    /// `HOTP`/`TOTP` for TOKEN pairings, else null.
+    pub token_type: Option<String>,
+}
+impl ErrorShape for PairingStarted {}
+
+/// `finalizeofflinepairing` request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FinalizeOfflinePairing {
+    /// From startofflinepairing.
+    pub session_id: String,
+    /// The code received (or shown by the token).
+    pub otp: crate::body::Otp,
+    /// The token is out of sync: search wider, answer 30016, and take the next code.
+    pub oath_resync: bool,
+}
+admin_operation!(FinalizeOfflinePairing, "finalizeofflinepairing", PairingFinished, |b| {
+    Ok(Self {
+        session_id: b.req_str("sessionId")?,
+        otp: b.req_otp("otp")?,
+        oath_resync: b.opt_bool("oathResync")?.unwrap_or(false),
+    })
+});
+
+/// `embeddedParameters` of a finished TOKEN pairing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EmbeddedParameters {
+    /// The token's serial.
+    pub oath_serial_number: String,
+    /// `HOTP`/`TOTP`.
+    pub oath_token_type: String,
+}
+
+/// Response of finalizeofflinepairing and authenticatorappfinishpairing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PairingFinished {
+    /// The paired device (null while a resync waits for the next code).
+    pub device_id: Option<i64>,
+    /// Its UUID.
+    pub device_uuid: Option<String>,
+    /// Token details for OATH tokens, else null.
+    pub embedded_parameters: Option<EmbeddedParameters>,
+    /// The session, while a resync waits for the next code (30016), else null.
+    pub session_id: Option<String>,
+}
+impl ErrorShape for PairingFinished {}
+
+/// `authenticatorappstartpairing` request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthenticatorAppStartPairing {
+    /// The user.
+    #[serde(rename = "username")]
+    pub user_name: String,
+    /// Only `TOTP`.
+    pub pairing_type: Option<String>,
+}
+admin_operation!(
+    AuthenticatorAppStartPairing,
+    "authenticatorappstartpairing",
+    AppPairingStarted,
+    |b| Ok(Self {
+        user_name: b.req_str("userName")?,
+        pairing_type: b.opt_str("pairingType")?,
+    })
+);
+
+/// Response of authenticatorappstartpairing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppPairingStarted {
+    /// `oacts_…`.
+    pub session_id: String,
+    /// `otpauth://totp/Issuer:account?secret=…&issuer=…` for the QR code.
+    pub pairing_key_uri: String,
+    /// The secret in groups of four, for typing by hand.
+    pub pairing_key: String,
+    /// The device the finish creates.
+    pub device_id: i64,
+    /// Its UUID.
+    pub device_uuid: String,
+}
+impl ErrorShape for AppPairingStarted {}
+
+/// `authenticatorappfinishpairing` request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthenticatorAppFinishPairing {
+    /// From the start.
+    pub session_id: String,
+    /// The app's current code.
+    pub otp: crate::body::Otp,
+}
+admin_operation!(
+    AuthenticatorAppFinishPairing,
+    "authenticatorappfinishpairing",
+    PairingFinished,
+    |b| Ok(Self {
+        session_id: b.req_str("sessionId")?,
+        otp: b.req_otp("otp")?,
+    })
+);
+
+/// `unpairdevice` request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UnpairDevice {
+    /// The user.
+    pub user_name: String,
+    /// The device; absent or null unpairs every device.
+    pub device_id: Option<String>,
+}
+admin_operation!(UnpairDevice, "unpairdevice", crate::response::Empty, |b| Ok(Self {
+    user_name: b.req_str("userName")?,
+    device_id: b.opt_id("deviceId")?,
+}));
+
+/// `updatedeviceattr` request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateDeviceAttr {
+    /// The user.
+    pub user_name: String,
+    /// The device.
+    pub device_id: String,
+    /// `SET_PRIMARY`, `NICKNAME` or `ORDER`.
+    pub attribute_name: String,
+    /// `"true"`, the nickname, or the position.
+    pub attribute_value: String,
+}
+admin_operation!(UpdateDeviceAttr, "updatedeviceattr", crate::response::Empty, |b| Ok(
+    Self {
+        user_name: b.req_str("userName")?,
+        device_id: b.opt_id("deviceId")?.ok_or(FieldError::Missing("deviceId"))?,
+        attribute_name: b.req_str("attributeName")?,
+        attribute_value: b.req_str("attributeValue")?,
+    }
+));

@@ -1,6 +1,8 @@
 //! The HTTP layer: routes, shared state, and the middleware that bounds every request.
 
+mod devices;
 mod health;
+pub mod ops;
 mod pingid;
 mod reply;
 mod users;

@@ -20,9 +20,10 @@ use twofold_core::{Core, DomainError};
 use twofold_proto::ops::{AUTH_OPERATIONS, OPERATIONS};
 use twofold_proto::{EnvelopeError, ErrorId, ReqBody, UnverifiedRequest};
 
+use super::ops::Failure;
 use super::reply::{Reply, Signer, new_unique_msg_id};
-use super::users::{Failure, dispatch};
 use super::{AppState, MAX_BODY_BYTES};
+use super::{devices, users};
 use crate::metrics;
 
 /// The handler of every PingID operation.
@@ -67,7 +68,7 @@ async fn handle(core: &Core, op: &str, body: Body) -> Reply {
                 org_alias: request.org_alias().unwrap_or_default(),
                 token,
             };
-            return Reply::signed(&signer, Value::Null, ErrorId::Unauthorized, unique, Value::Null);
+            return Reply::signed(&signer, Value::Null, ErrorId::Unauthorized, None, unique, Value::Null);
         }
         Ok(Verification::Rejected { key: None }) => return Reply::plain(ErrorId::Unauthorized, unique),
         Err(e) => {
@@ -83,27 +84,32 @@ async fn handle(core: &Core, op: &str, body: Body) -> Reply {
     };
     let body = match request.req_body() {
         Ok(map) => ReqBody::from(map.clone()),
-        Err(_) => return Reply::signed(&signer, Value::Null, ErrorId::InvalidInput, unique, Value::Null),
+        Err(_) => return Reply::signed(&signer, Value::Null, ErrorId::InvalidInput, None, unique, Value::Null),
     };
     let client_data = body.client_data();
     let is_auth_op = AUTH_OPERATIONS.contains(&op);
     if let Err(e) = caller.check_org_aliases(&request.org_aliases(), is_auth_op) {
-        return Reply::signed(&signer, Value::Null, e.error_id(), unique, client_data);
+        return Reply::signed(&signer, Value::Null, e.error_id(), None, unique, client_data);
     }
-    let outcome = dispatch(core, &caller, op, &body).await.unwrap_or_else(|| {
-        Err(Failure::from(DomainError::UnsupportedRequest(format!(
-            "operation {op:?}"
-        ))))
-    });
+    let outcome = match users::dispatch(core, &caller, op, &body).await {
+        Some(outcome) => outcome,
+        None => devices::dispatch(core, &caller, op, &body).await.unwrap_or_else(|| {
+            Err(Failure::from(DomainError::UnsupportedRequest(format!(
+                "operation {op:?}"
+            ))))
+        }),
+    };
     match outcome {
-        Ok(fields) => Reply::signed(&signer, fields, ErrorId::Ok, unique, client_data),
+        Ok((status, fields)) => Reply::signed(&signer, fields, status, None, unique, client_data),
         Err(failure) => {
             log_failure(&failure.error, &unique);
-            let error_id = failure.error.error_id();
+            let message = failure.error.message();
+            let shape = failure.shape.unwrap_or(Value::Null);
             Reply::signed(
                 &signer,
-                failure.shape.unwrap_or(Value::Null),
-                error_id,
+                shape,
+                failure.error.error_id(),
+                Some(message),
                 unique,
                 client_data,
             )

@@ -37,7 +37,13 @@ pub fn new_unique_msg_id(random: &dyn Random) -> String {
     unique_msg_id(&bytes)
 }
 
-fn envelope(fields: Value, error: ErrorId, unique: &str, client_data: Value) -> ResponseEnvelope<Map<String, Value>> {
+fn envelope(
+    fields: Value,
+    error: ErrorId,
+    message: Option<String>,
+    unique: &str,
+    client_data: Value,
+) -> ResponseEnvelope<Map<String, Value>> {
     let fields = match fields {
         Value::Object(map) => map,
         _ => Map::new(),
@@ -46,7 +52,7 @@ fn envelope(fields: Value, error: ErrorId, unique: &str, client_data: Value) -> 
         response_body: ResponseBody {
             fields,
             error_id: error.code(),
-            error_msg: Some(error.message().to_string()),
+            error_msg: Some(message.unwrap_or_else(|| error.message().to_string())),
             unique_msg_id: unique.to_string(),
             client_data,
         },
@@ -56,7 +62,7 @@ fn envelope(fields: Value, error: ErrorId, unique: &str, client_data: Value) -> 
 impl Reply {
     /// An unsigned `{"responseBody":{...}}`, for callers whose key is unknown.
     pub fn plain(error: ErrorId, unique: String) -> Self {
-        let body = serde_json::to_string(&envelope(Value::Null, error, &unique, Value::Null))
+        let body = serde_json::to_string(&envelope(Value::Null, error, None, &unique, Value::Null))
             .expect("a JSON map always serialises");
         Self {
             error_id: error,
@@ -65,9 +71,17 @@ impl Reply {
         }
     }
 
-    /// A signed answer carrying `fields` (an object, or null for common fields only).
-    pub fn signed(signer: &Signer, fields: Value, error: ErrorId, unique: String, client_data: Value) -> Self {
-        let env = envelope(fields, error, &unique, client_data);
+    /// A signed answer carrying `fields` (an object, or null for common fields only);
+    /// `message` overrides the catalog text (20579 names the token serial).
+    pub fn signed(
+        signer: &Signer,
+        fields: Value,
+        error: ErrorId,
+        message: Option<String>,
+        unique: String,
+        client_data: Value,
+    ) -> Self {
+        let env = envelope(fields, error, message, &unique, client_data);
         let body = sign_response(signer.alg, &signer.key, &signer.org_alias, &signer.token, &env);
         Self {
             error_id: error,

@@ -1,62 +1,28 @@
 //! User-management operations: wire request → core service → wire response.
 
-use serde::Serialize;
 use serde_json::Value;
 use twofold_core::services::{NewUserInput, ProfileInput};
-use twofold_core::{Core, DomainError, OrgCaller};
-use twofold_proto::ReqBody;
-use twofold_proto::body::FieldError;
+use twofold_core::{Core, OrgCaller};
+use twofold_proto::ops::Operation;
 use twofold_proto::ops::devices::{GetActivationCode, PairingStatus, PairingStatusResponse};
 use twofold_proto::ops::users::{
     ActivateUser, ActivationCodeResponse, AddService, AddUser, DeleteUser, EditUser, GetUserDetails, RemoveService,
     SuspendUser, UserBypass, UserDetailsResponse, UserWithCode,
 };
-use twofold_proto::ops::{ErrorShape, Operation};
 use twofold_proto::response::Empty;
+use twofold_proto::{ErrorId, ReqBody};
 
+use super::ops::Failure;
+use crate::admin_op;
 use crate::views::user_details;
 
-/// A failed operation: the error, and the operation's error-time fields.
-pub struct Failure {
-    /// What went wrong.
-    pub error: DomainError,
-    /// Fields to send with the error (e.g. getuserdetails' `userDetails: null`).
-    pub shape: Option<Value>,
-}
-
-impl From<DomainError> for Failure {
-    fn from(error: DomainError) -> Self {
-        Self { error, shape: None }
-    }
-}
-
-fn json<T: Serialize>(value: &T) -> Value {
-    serde_json::to_value(value).expect("response types serialise")
-}
-
-fn field_error(e: FieldError) -> DomainError {
-    DomainError::InvalidInput(e.to_string())
-}
-
-/// Runs an admin operation: scope check, body decoding, then `$run` with the admin
-/// capability and the typed request; errors carry the operation's error shape.
-macro_rules! admin_op {
-    ($core:ident, $caller:ident, $body:ident, $op:ty, |$admin:ident, $req:ident| $run:expr) => {{
-        let result: Result<<$op as Operation>::Response, DomainError> = async {
-            let $admin = $caller.admin()?;
-            let $req = <$op as Operation>::from_body($body).map_err(field_error)?;
-            $run
-        }
-        .await;
-        result.map(|r| json(&r)).map_err(|error| Failure {
-            error,
-            shape: <<$op as Operation>::Response as ErrorShape>::error_shape().map(|s| json(&s)),
-        })
-    }};
-}
-
 /// Runs the operation named `op`; `None` when it is not a user-management operation.
-pub async fn dispatch(core: &Core, caller: &OrgCaller, op: &str, body: &ReqBody) -> Option<Result<Value, Failure>> {
+pub async fn dispatch(
+    core: &Core,
+    caller: &OrgCaller,
+    op: &str,
+    body: &ReqBody,
+) -> Option<Result<(ErrorId, Value), Failure>> {
     Some(match op {
         AddUser::NAME => admin_op!(core, caller, body, AddUser, |admin, req| {
             let input = NewUserInput {

@@ -1,0 +1,56 @@
+//! Sends one real text message (or, with `--voice`, a call) through the configured
+//! gateway, to check a configuration by hand:
+//!
+//! ```sh
+//! cargo run -p twofold-delivery --example send_test_sms -- twofold.toml +15550001111 [--voice] [--org ALIAS]
+//! ```
+//!
+//! The file's `[delivery]` table is used (or the whole file when it has none). A channel
+//! with no gateway writes to `./outbox.jsonl` instead, which the output says.
+
+use twofold_core::delivery::{Channel, MessageSender, OutboundMessage, Purpose};
+use twofold_delivery::{BackendKind, Delivery, DeliveryConfig};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let usage = "usage: send_test_sms CONFIG.toml +15550001111 [--voice] [--org ALIAS]";
+    let (Some(path), Some(to)) = (args.first(), args.get(1)) else {
+        return Err(usage.into());
+    };
+    let mut channel = Channel::Sms;
+    let mut org = "default".to_owned();
+    let mut rest = args[2..].iter();
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--voice" => channel = Channel::Voice,
+            "--org" => org = rest.next().ok_or(usage)?.clone(),
+            _ => return Err(usage.into()),
+        }
+    }
+    let delivery = Delivery::new(&load(path)?, "outbox.jsonl")?;
+    let backend = delivery.backend_for(&org, &org, channel);
+    let message = OutboundMessage {
+        id: format!("send-test-{}", std::process::id()),
+        org_alias: org.clone(),
+        org_name: org,
+        channel,
+        to: to.clone(),
+        purpose: Purpose::Authentication,
+        otp: "123456".to_owned(),
+        created_ms: 0,
+    };
+    delivery.send(&message).await?;
+    match backend {
+        BackendKind::File => println!("no {} gateway configured: written to outbox.jsonl", channel.as_str()),
+        other => println!("sent by {other:?} to {to}"),
+    }
+    Ok(())
+}
+
+/// The `[delivery]` table of a `twofold.toml`, or the whole file.
+fn load(path: &str) -> Result<DeliveryConfig, Box<dyn std::error::Error>> {
+    let mut file: toml::Table = toml::from_str(&std::fs::read_to_string(path)?)?;
+    let table = file.remove("delivery").unwrap_or(toml::Value::Table(file));
+    Ok(table.try_into()?)
+}

@@ -1,0 +1,56 @@
+//! What every operation handler shares: the failure type and the `admin_op!` runner.
+
+use serde::Serialize;
+use serde_json::Value;
+use twofold_core::DomainError;
+use twofold_proto::body::FieldError;
+
+/// A failed operation: the error, and the operation's error-time fields.
+pub struct Failure {
+    /// What went wrong.
+    pub error: DomainError,
+    /// Fields to send with the error (e.g. getuserdetails' `userDetails: null`).
+    pub shape: Option<Value>,
+}
+
+impl From<DomainError> for Failure {
+    fn from(error: DomainError) -> Self {
+        Self { error, shape: None }
+    }
+}
+
+pub fn json<T: Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).expect("response types serialise")
+}
+
+pub fn field_error(e: FieldError) -> DomainError {
+    DomainError::InvalidInput(e.to_string())
+}
+
+/// Runs an admin operation: scope check, body decoding, then `$run` with the admin
+/// capability and the typed request; `$run` yields the response (errorId 200), or with
+/// the `status` form a `(ErrorId, response)` pair for flow statuses such as 30016.
+/// Errors carry the operation's error-time fields.
+#[macro_export]
+macro_rules! admin_op {
+    ($core:ident, $caller:ident, $body:ident, $op:ty, |$admin:ident, $req:ident| $run:expr) => {
+        $crate::admin_op!(status $core, $caller, $body, $op, |$admin, $req| {
+            let response: Result<<$op as twofold_proto::ops::Operation>::Response, twofold_core::DomainError> = $run;
+            response.map(|r| (twofold_proto::ErrorId::Ok, r))
+        })
+    };
+    (status $core:ident, $caller:ident, $body:ident, $op:ty, |$admin:ident, $req:ident| $run:expr) => {{
+        use twofold_proto::ops::{ErrorShape as _, Operation as _};
+        let result: Result<(twofold_proto::ErrorId, <$op as twofold_proto::ops::Operation>::Response), twofold_core::DomainError> =
+            async {
+                let $admin = $caller.admin()?;
+                let $req = <$op>::from_body($body).map_err($crate::http::ops::field_error)?;
+                $run
+            }
+            .await;
+        result.map(|(id, r)| (id, $crate::http::ops::json(&r))).map_err(|error| $crate::http::ops::Failure {
+            error,
+            shape: <<$op as twofold_proto::ops::Operation>::Response>::error_shape().map(|s| $crate::http::ops::json(&s)),
+        })
+    }};
+}
