@@ -176,6 +176,7 @@ impl From<StoreError> for DomainError {
         match e {
             StoreError::Unavailable(cause) => DomainError::Store(cause),
             StoreError::Conflict(cause) => DomainError::Conflict(cause),
+            StoreError::Gone(_) => DomainError::UserNotFound,
         }
     }
 }

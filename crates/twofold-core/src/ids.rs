@@ -45,9 +45,9 @@ impl fmt::Display for ApiTokenId {
     }
 }
 
-/// A validated username: 1–250 characters, no control characters (error-conditions:
-/// 10568/20520 otherwise). Its [`fold`](Username::fold) is the case-insensitive key the
-/// database keeps unique per organization.
+/// A validated username: 1–250 characters, no control or invisible formatting characters
+/// (error-conditions: 10568/20520 otherwise). Its [`fold`](Username::fold) is the
+/// case-insensitive key the database keeps unique per organization.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Username(String);
 
@@ -59,7 +59,7 @@ impl Username {
     #[must_use]
     pub fn parse(raw: &str) -> Option<Self> {
         let count = raw.chars().count();
-        if count == 0 || count > MAX_USERNAME_CHARS || raw.chars().any(char::is_control) || raw.trim().is_empty() {
+        if count == 0 || count > MAX_USERNAME_CHARS || raw.chars().any(is_hidden) || raw.trim().is_empty() {
             return None;
         }
         Some(Self(raw.to_string()))
@@ -71,12 +71,46 @@ impl Username {
         &self.0
     }
 
-    /// The case-folded form used for uniqueness and lookup (Unicode lower case, so
-    /// `ÅSA` and `åsa` are one user).
+    /// The form used for uniqueness and lookup: Unicode compatibility caseless matching
+    /// (NFKC of full case folding, per the Unicode standard §3.13), trimmed. So `ÅSA` and
+    /// `åsa`, `straße` and `STRASSE`, `ΟΔΟΣ` and `οδος`, and `bob` and ` bob ` are each
+    /// one user, as Java's `equalsIgnoreCase` and a careful operator would expect.
     #[must_use]
     pub fn fold(&self) -> String {
-        self.0.to_lowercase()
+        use unicode_normalization::UnicodeNormalization as _;
+        let once: String = caseless::default_case_fold_str(&self.0.nfd().collect::<String>())
+            .nfkd()
+            .collect();
+        caseless::default_case_fold_str(&once)
+            .nfkc()
+            .collect::<String>()
+            .trim()
+            .to_string()
     }
+}
+
+/// Control characters, and the invisible formatting characters (Unicode category Cf,
+/// line and paragraph separators) that would let two different-looking names collide or
+/// one name impersonate another (`b\u{200b}ob`, right-to-left overrides).
+fn is_hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{ad}'
+                | '\u{600}'..='\u{605}'
+                | '\u{61c}'
+                | '\u{6dd}'
+                | '\u{70f}'
+                | '\u{180e}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{2028}'..='\u{202e}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{206f}'
+                | '\u{feff}'
+                | '\u{fff9}'..='\u{fffb}'
+                | '\u{e0001}'
+                | '\u{e0020}'..='\u{e007f}'
+        )
 }
 
 #[cfg(test)]
@@ -92,5 +126,22 @@ mod tests {
         assert!(Username::parse(&"x".repeat(250)).is_some());
         assert!(Username::parse(&"x".repeat(251)).is_none());
         assert_eq!(Username::parse("ÅSA").unwrap().fold(), "åsa");
+        let same = |a: &str, b: &str| Username::parse(a).unwrap().fold() == Username::parse(b).unwrap().fold();
+        for (a, b) in [
+            ("ΑΣ", "ασ"),
+            ("ΟΔΟΣ", "οδος"),
+            ("\u{b5}", "\u{3bc}"),
+            ("ſam", "sam"),
+            ("straße", "STRASSE"),
+            (" bob", "bob "),
+            ("bob\u{a0}", "bob"),
+            ("cafe\u{301}", "café"),
+        ] {
+            assert!(same(a, b), "{a:?} vs {b:?}");
+        }
+        assert!(!same("bob", "rob"));
+        for hidden in ["b\u{200b}ob", "\u{202e}bob", "bob\u{feff}", "bob\u{2028}"] {
+            assert!(Username::parse(hidden).is_none(), "{hidden:?}");
+        }
     }
 }

@@ -22,6 +22,10 @@ pub enum StoreError {
     /// failure); retrying the request is safe.
     #[error("store conflict: {0}")]
     Conflict(String),
+    /// A write referred to a row that a concurrent request deleted (a foreign key no
+    /// longer holds): for the caller, the user is gone.
+    #[error("referenced row is gone: {0}")]
+    Gone(String),
 }
 
 /// A new organization.
@@ -184,7 +188,7 @@ pub struct NewDevice {
 #[derive(Debug)]
 pub enum PairOutcome {
     /// Paired; the user is ACTIVE.
-    Paired(Device),
+    Paired(Box<Device>),
     /// The user already has `max_devices` devices.
     TooManyDevices,
     /// The user is SUSPENDED (or gone).

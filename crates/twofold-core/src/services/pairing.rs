@@ -6,7 +6,6 @@
 //! inserts the device, so of many concurrent finishes exactly one pairs.
 
 use data_encoding::BASE64URL_NOPAD;
-use sha2::{Digest, Sha256};
 use twofold_factors::hotp::{Algorithm, Digits, HotpParams};
 use twofold_factors::totp::{Period, TotpParams};
 use twofold_factors::{Verification, constant_time_eq, otpauth, totp};
@@ -63,12 +62,9 @@ pub(crate) fn hotp_params(o: &OathParams) -> HotpParams {
     }
 }
 
-fn code_hash(session: &str, code: &str) -> Vec<u8> {
-    let mut h = Sha256::new();
-    h.update(session.as_bytes());
-    h.update(b":");
-    h.update(code.as_bytes());
-    h.finalize().to_vec()
+/// The keyed hash under which a sent code is kept (never the code itself).
+fn code_hash(master: &crate::MasterKey, session: &str, code: &str) -> Vec<u8> {
+    master.keyed_hash("pairing-code", format!("{session}:{code}").as_bytes())
 }
 
 /// The seal context of a device secret: bound to the device's uuid.
@@ -196,7 +192,7 @@ impl Core {
             .pair_device(device, org.settings.max_devices, session)
             .await?
         {
-            PairOutcome::Paired(d) => Ok(d),
+            PairOutcome::Paired(d) => Ok(*d),
             PairOutcome::TooManyDevices => Err(DomainError::DeviceLimit),
             PairOutcome::UserNotPairable => Err(DomainError::DeviceChangeNotAllowed),
             PairOutcome::SessionGone => Err(DomainError::SessionInProcess),
@@ -329,7 +325,7 @@ impl Core {
         } else {
             self.set_target(org, &user, &mut device, pairing_data, unique).await?;
             let otp = self.send_code(org, &user, &device, Purpose::Pairing).await?;
-            Some(code_hash(&session_id, &otp))
+            Some(code_hash(&self.master, &session_id, &otp))
         };
         let lifetime = i64::from(org.settings.otp_validity_secs) * 1000;
         self.store
@@ -403,7 +399,7 @@ impl Core {
             return Err(DomainError::InvalidSession);
         };
         let otp = otp.padded(usize::try_from(admin.org().settings.otp_length).unwrap_or(6));
-        if !constant_time_eq(expected, &code_hash(session_id, &otp)) {
+        if !constant_time_eq(expected, &code_hash(&self.master, session_id, &otp)) {
             return Err(self.wrong_code(admin, session_id).await);
         }
         device.enrolled_ms = self.now();

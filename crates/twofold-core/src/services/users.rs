@@ -6,8 +6,6 @@
 //! request that loses a race gets the operation's failure code instead of overwriting a
 //! change it never saw.
 
-use sha2::{Digest, Sha256};
-
 use super::Core;
 use crate::caller::AdminCaller;
 use crate::error::DomainError;
@@ -83,20 +81,20 @@ const ACTIVATABLE: [UserStatus; 4] = [
 ];
 
 impl Core {
-    /// The SHA-256 under which an activation code is stored: the code itself is never
-    /// kept, and the org id keeps codes of different organizations apart.
-    fn code_hash(org: OrgId, code: &str) -> Vec<u8> {
-        let mut h = Sha256::new();
-        h.update(org.0.to_be_bytes());
-        h.update(code.as_bytes());
-        h.finalize().to_vec()
+    /// The keyed hash under which an activation code is stored: the code itself is never
+    /// kept, a database copy alone cannot brute-force it, and the org id keeps codes of
+    /// different organizations apart.
+    fn code_hash(&self, org: OrgId, code: &str) -> Vec<u8> {
+        let mut data = org.0.to_be_bytes().to_vec();
+        data.extend_from_slice(code.as_bytes());
+        self.master.keyed_hash("activation-code", &data)
     }
 
     fn new_code(&self, org: OrgId, kind: Option<DeviceKind>, hours: i64) -> (String, NewActivationCode) {
         let code = self.random.digits(12);
         let now = self.now();
         let stored = NewActivationCode {
-            code_hash: Self::code_hash(org, &code),
+            code_hash: self.code_hash(org, &code),
             expires_ms: now + hours * HOUR_MS,
             device_kind: kind,
             created_ms: now,
@@ -355,7 +353,7 @@ impl Core {
         code: &str,
     ) -> Result<(Option<PairingState>, Option<i64>), DomainError> {
         let org = admin.org().id;
-        let hash = Self::code_hash(org, code);
+        let hash = self.code_hash(org, code);
         let Some(stored) = self.store.activation_code(org, &hash).await? else {
             return Ok((None, None));
         };

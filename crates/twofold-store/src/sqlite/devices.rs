@@ -185,7 +185,7 @@ impl DeviceStore for SqliteStore {
             .await
             .map_err(store_err)?;
         tx.commit().await.map_err(store_err)?;
-        Ok(PairOutcome::Paired(paired))
+        Ok(PairOutcome::Paired(Box::new(paired)))
     }
 
     async fn devices_of(&self, user: UserId) -> Result<Vec<Device>, StoreError> {

@@ -32,7 +32,9 @@ fn is_busy(e: &sqlx::Error) -> bool {
 
 /// Maps an sqlx error onto the port's two failure kinds.
 pub(crate) fn store_err(e: sqlx::Error) -> StoreError {
-    if is_busy(&e) {
+    if matches!(&e, sqlx::Error::Database(db) if db.is_foreign_key_violation()) {
+        StoreError::Gone(e.to_string())
+    } else if is_busy(&e) {
         StoreError::Conflict(e.to_string())
     } else {
         StoreError::Unavailable(e.to_string())
