@@ -23,6 +23,10 @@ pub enum FieldError {
     /// A field has a JSON type that cannot mean what the operation needs.
     #[error("field {0} has the wrong type")]
     WrongType(&'static str),
+    /// A number of the right type but beyond what the field can hold (the server
+    /// answers 422, like any other out-of-range value).
+    #[error("field {0} is out of range")]
+    OutOfRange(&'static str),
 }
 
 /// The `reqBody` of one request.
@@ -93,19 +97,34 @@ impl ReqBody {
         }
     }
 
-    /// An optional integer: a JSON integer or a string of digits (with an optional sign).
+    /// An optional integer: a JSON integer (`24.0` included) or a string of digits with
+    /// an optional sign.
     ///
     /// # Errors
-    /// [`FieldError::WrongType`] for fractions, text or numbers beyond i64.
+    /// [`FieldError::WrongType`] for fractions and text; [`FieldError::OutOfRange`] for
+    /// numbers beyond i64.
     pub fn opt_i64(&self, name: &'static str) -> Result<Option<i64>, FieldError> {
         match self.get(name) {
             None => Ok(None),
-            Some(Value::Number(n)) => n.as_i64().map(Some).ok_or(FieldError::WrongType(name)),
-            Some(Value::String(s)) => s
-                .trim()
-                .parse::<i64>()
-                .map(Some)
-                .map_err(|_| FieldError::WrongType(name)),
+            Some(Value::Number(n)) => {
+                if let Some(v) = n.as_i64() {
+                    return Ok(Some(v));
+                }
+                match n.as_f64() {
+                    Some(f) if f.fract() != 0.0 => Err(FieldError::WrongType(name)),
+                    #[expect(clippy::cast_possible_truncation, reason = "range checked just before")]
+                    Some(f) if f.abs() < 9.0e15 => Ok(Some(f as i64)),
+                    _ => Err(FieldError::OutOfRange(name)),
+                }
+            }
+            Some(Value::String(s)) => {
+                let t = s.trim();
+                let digits = t.strip_prefix(['-', '+']).unwrap_or(t);
+                if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(FieldError::WrongType(name));
+                }
+                t.parse::<i64>().map(Some).map_err(|_| FieldError::OutOfRange(name))
+            }
             Some(_) => Err(FieldError::WrongType(name)),
         }
     }
@@ -214,6 +233,11 @@ mod tests {
         assert_eq!(b.opt_bool("c").unwrap_err(), FieldError::WrongType("c"));
         assert_eq!(b.opt_i64("c").unwrap(), Some(12));
         assert_eq!(b.opt_i64("d").unwrap(), Some(7));
+        let n = body(json!({"f": 24.0, "h": 1e300, "s": "99999999999999999999", "g": 2.5}));
+        assert_eq!(n.opt_i64("f").unwrap(), Some(24));
+        assert_eq!(n.opt_i64("h").unwrap_err(), FieldError::OutOfRange("h"));
+        assert_eq!(n.opt_i64("s").unwrap_err(), FieldError::OutOfRange("s"));
+        assert_eq!(n.opt_i64("g").unwrap_err(), FieldError::WrongType("g"));
         assert_eq!(b.opt_code("otp", 6).unwrap().as_deref(), Some("001234"));
         assert_eq!(b.opt_id("id").unwrap().as_deref(), Some("42"));
         assert_eq!(b.opt_id("big").unwrap().as_deref(), Some("12345678901234567890"));

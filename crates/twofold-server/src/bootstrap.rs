@@ -140,12 +140,23 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
 pub async fn open(settings: &Settings, clock: Arc<dyn Clock>, random: Arc<dyn Random>) -> anyhow::Result<Bootstrapped> {
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
-    let master = master_key(&settings.master_key_file(), random.as_ref(), true)?;
     let store = open_store(settings).await?;
+    let orgs = store.list_orgs().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    // A new master key only for a new database: regenerating it for a database that
+    // holds sealed keys would lock every client out and split the secrets between keys.
+    let key_file = settings.master_key_file();
+    if !orgs.is_empty() && !key_file.exists() {
+        bail!(
+            "{} is missing but the database already holds organizations; restore the master key \
+             (or point TWOFOLD_MASTER_KEY_FILE at it)",
+            key_file.display()
+        );
+    }
+    let master = master_key(&key_file, random.as_ref(), true)?;
     let delivery = twofold_delivery::Delivery::new(&settings.file_config()?.delivery, settings.outbox_file())
         .context("the [delivery] configuration")?;
     let core = Core::new(store, clock, random, master, Arc::new(delivery));
-    let orgs = core.store.list_orgs().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    core.check_master_key().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let props_path = settings.properties_file();
     let mut first_start = false;
     if orgs.is_empty() {

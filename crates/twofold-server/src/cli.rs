@@ -265,10 +265,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         core: boot.core,
         metrics: twofold_server::metrics::handle(),
     };
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving")?;
+    twofold_server::serve::serve(listener, router(state), shutdown_signal()).await;
     Ok(())
 }
 

@@ -6,6 +6,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod http;
 pub mod metrics;
+pub mod serve;
 mod views;
 
 pub use bootstrap::{Bootstrapped, open};

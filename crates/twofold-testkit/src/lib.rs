@@ -75,7 +75,7 @@ impl TestApp {
             metrics: twofold_server::metrics::handle(),
         };
         let server = tokio::spawn(async move {
-            axum::serve(listener, router(state)).await.expect("serve");
+            twofold_server::serve::serve(listener, router(state), std::future::pending()).await;
         });
         let client = Client::from_file(settings.properties_file()).expect("bootstrap properties");
         Self {

@@ -45,6 +45,9 @@ pub enum Verification {
     Rejected {
         /// Key of the named token, if it is live.
         key: Option<Vec<u8>>,
+        /// The token's organization alias, to sign the refusal under (never an alias the
+        /// unverified request chose).
+        org_alias: Option<String>,
     },
 }
 
@@ -152,6 +155,31 @@ impl Core {
         }
     }
 
+    /// Checks that the master key opens the stored API keys: refuses to run with a
+    /// replaced or regenerated master key, which would otherwise answer every client with
+    /// 401 and seal new keys under a second master key.
+    ///
+    /// # Errors
+    /// [`DomainError::Internal`] naming the problem; store failures.
+    pub async fn check_master_key(&self) -> Result<(), DomainError> {
+        for org in self.store.list_orgs().await? {
+            for token in self.store.tokens_of(org.id).await? {
+                if self
+                    .master
+                    .open(&token_context(&token.token), &token.sealed_key)
+                    .is_err()
+                {
+                    return Err(DomainError::Internal(format!(
+                        "the master key does not open the key of token {} (organization {}): \
+                         is this the master key the database was created with?",
+                        token.token, org.name
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Finds an organization by alias or name.
     ///
     /// # Errors
@@ -186,19 +214,31 @@ impl Core {
     ) -> Result<Verification, StoreError> {
         let id = ApiTokenId(token.to_string());
         let Some(stored) = self.store.token(&id).await?.filter(|t| t.revoked_ms.is_none()) else {
-            return Ok(Verification::Rejected { key: None });
+            return Ok(Verification::Rejected {
+                key: None,
+                org_alias: None,
+            });
         };
         // A sealed key that does not open means the master key changed; the call is refused
         // like an unknown token (the server's startup check reports a wrong master key).
         let Ok(key) = self.master.open(&token_context(&id), &stored.sealed_key) else {
-            return Ok(Verification::Rejected { key: None });
+            return Ok(Verification::Rejected {
+                key: None,
+                org_alias: None,
+            });
+        };
+        let Some(org) = self.store.org_by_id(stored.org_id).await? else {
+            return Ok(Verification::Rejected {
+                key: None,
+                org_alias: None,
+            });
         };
         if !verify(&key) {
-            return Ok(Verification::Rejected { key: Some(key) });
+            return Ok(Verification::Rejected {
+                key: Some(key),
+                org_alias: Some(org.alias.0),
+            });
         }
-        let Some(org) = self.store.org_by_id(stored.org_id).await? else {
-            return Ok(Verification::Rejected { key: None });
-        };
         Ok(Verification::Verified {
             caller: OrgCaller::new(org, id, stored.scope),
             key,

@@ -444,6 +444,16 @@ impl Core {
         if until_ms.is_some_and(|until| until <= now) {
             return Err(DomainError::InvalidValue("bypassUntil is not in the future".into()));
         }
+        // Epoch-ms values are JSON integers below 2^53 so JavaScript clients read them
+        // exactly; a later "until" is a permanent bypass in disguise.
+        if until_ms.is_some_and(|until| until >= 1 << 53) {
+            return Err(DomainError::InvalidValue("bypassUntil is beyond 2^53 ms".into()));
+        }
+        if named.as_ref().is_some_and(Vec::is_empty) {
+            return Err(DomainError::InvalidValue(
+                "spAliases is empty; omit it to mean all services".into(),
+            ));
+        }
         let user = self.find_user(admin, raw_username).await?;
         if user.status_at(now) != UserStatus::Active {
             return Err(DomainError::UserMustBeActive);

@@ -18,6 +18,8 @@ use twofold_core::Core;
 /// Largest request body accepted (PingID requests are a few kilobytes; WebAuthn
 /// assertions are the largest).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Longest a client may take to send a request body (then 400).
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest a request may take before the server answers 408.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 

@@ -23,8 +23,12 @@ pub fn json<T: Serialize>(value: &T) -> Value {
     serde_json::to_value(value).expect("response types serialise")
 }
 
+/// Field problems: missing or mistyped → 400; well-typed but out of range → 422.
 pub fn field_error(e: FieldError) -> DomainError {
-    DomainError::InvalidInput(e.to_string())
+    match e {
+        FieldError::OutOfRange(_) => DomainError::InvalidValue(e.to_string()),
+        FieldError::Missing(_) | FieldError::WrongType(_) => DomainError::InvalidInput(e.to_string()),
+    }
 }
 
 /// Runs an admin operation: scope check, body decoding, then `$run` with the admin

@@ -22,7 +22,7 @@ use twofold_proto::{EnvelopeError, ErrorId, ReqBody, UnverifiedRequest};
 
 use super::ops::Failure;
 use super::reply::{Reply, Signer, new_unique_msg_id};
-use super::{AppState, MAX_BODY_BYTES};
+use super::{AppState, BODY_TIMEOUT, MAX_BODY_BYTES};
 use super::{devices, users};
 use crate::metrics;
 
@@ -46,7 +46,8 @@ pub async fn operation(State(state): State<AppState>, Path(op): Path<String>, bo
 async fn handle(core: &Core, op: &str, body: Body) -> Reply {
     let unique = new_unique_msg_id(core.random.as_ref());
     // Reading with a limit covers chunked bodies too.
-    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
+    // Bounded in size and in time: a client trickling its body is cut off.
+    let Ok(Ok(bytes)) = tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY_BYTES)).await else {
         return Reply::plain(ErrorId::InvalidInput, unique);
     };
     let request = match UnverifiedRequest::parse(&bytes) {
@@ -59,18 +60,21 @@ async fn handle(core: &Core, op: &str, body: Body) -> Reply {
     };
     let (caller, key) = match core.authenticate(&token, |key| request.verify(key)).await {
         Ok(Verification::Verified { caller, key }) => (caller, key),
-        Ok(Verification::Rejected { key: Some(key) }) => {
-            // The token exists, so the refusal can be signed; clientData of an
-            // unverified request is not echoed.
+        Ok(Verification::Rejected {
+            key: Some(key),
+            org_alias,
+        }) => {
+            // The token exists, so the refusal can be signed, under the token's own
+            // organization; clientData of an unverified request is not echoed.
             let signer = Signer {
                 alg: request.alg(),
                 key,
-                org_alias: request.org_alias().unwrap_or_default(),
+                org_alias: org_alias.unwrap_or_default(),
                 token,
             };
             return Reply::signed(&signer, Value::Null, ErrorId::Unauthorized, None, unique, Value::Null);
         }
-        Ok(Verification::Rejected { key: None }) => return Reply::plain(ErrorId::Unauthorized, unique),
+        Ok(Verification::Rejected { key: None, .. }) => return Reply::plain(ErrorId::Unauthorized, unique),
         Err(e) => {
             tracing::error!(unique_msg_id = %unique, error = %e, "token lookup failed");
             return Reply::plain(ErrorId::DatabaseError, unique);

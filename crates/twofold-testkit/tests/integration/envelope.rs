@@ -263,3 +263,56 @@ pub async fn reqwest_post(app: &TestApp, op: &str, body: String) -> (u16, String
     let body = answer.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
     (status, body)
 }
+
+#[tokio::test]
+async fn alg_none_with_empty_signature_and_garbled_signature_are_401() {
+    let app = TestApp::start().await;
+    let p = app.properties();
+    let header = data_encoding::BASE64URL_NOPAD.encode(json!({"alg": "none", "token": p.token}).to_string().as_bytes());
+    let payload = data_encoding::BASE64URL_NOPAD.encode(br#"{"reqBody":{"username":"x"}}"#);
+    assert_eq!(
+        reqwest_post(&app, "adduser", format!("{header}.{payload}.")).await.0,
+        401
+    );
+    let good = app.client.sign(&json!({"username": "x"}));
+    let garbled = format!("{}!!", &good[..good.len() - 2]);
+    assert_eq!(reqwest_post(&app, "adduser", garbled).await.0, 401);
+    assert!(app.stored_user("x").await.is_none());
+}
+
+#[tokio::test]
+async fn signed_refusal_names_the_tokens_own_organization() {
+    let app = TestApp::start().await;
+    let p = app.properties();
+    let payload = json!({"reqBody": {"username": "x"}}).to_string();
+    let forged = sign_compact(
+        Alg::HS256,
+        &[1u8; 32],
+        json!({"alg": "HS256", "org_alias": "attacker-chosen", "token": p.token})
+            .to_string()
+            .as_bytes(),
+        payload.as_bytes(),
+    );
+    let (status, body) = reqwest_post(&app, "adduser", forged).await;
+    assert_eq!(status, 401);
+    let (header, _) = twofold_proto::envelope::verify_compact(&body, &p.key_bytes().unwrap()).unwrap();
+    assert_eq!(header["orgAlias"], p.org_alias.as_str());
+}
+
+#[tokio::test]
+async fn non_string_org_alias_claims_are_refused() {
+    let app = TestApp::start().await;
+    let p = app.properties();
+    let payload = json!({"reqBody": {"username": "x"}}).to_string();
+    for claim in [json!(5), json!(""), json!(["x"])] {
+        let jws = sign(
+            &app,
+            Alg::HS256,
+            json!({"alg": "HS256", "org_alias": claim, "orgAlias": p.org_alias, "token": p.token}),
+            payload.as_bytes(),
+        );
+        let reply = app.client.send_text("adduser", jws).await.unwrap();
+        assert_error(&reply, ErrorId::InvalidOrganization);
+    }
+    assert!(app.stored_user("x").await.is_none());
+}

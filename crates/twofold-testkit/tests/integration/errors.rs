@@ -414,3 +414,77 @@ async fn e20542_unknown_device_type_and_unimplemented_ops() {
         ErrorId::UnsupportedRequest,
     );
 }
+
+#[tokio::test]
+async fn e10556_unicode_caseless_and_e10568_hidden_characters() {
+    let app = app_with(&[("straße", false), ("ΟΔΟΣ", false), ("bob", false)]).await;
+    for twin in ["STRASSE", "οδος", " bob", "bob\u{a0}"] {
+        let reply = app
+            .client
+            .add_user(&AddUser {
+                user_name: twin.into(),
+                ..AddUser::default()
+            })
+            .await
+            .unwrap();
+        assert_error(&reply, ErrorId::UserAlreadyExists);
+    }
+    assert_eq!(
+        app.client.get_user_details("STRASSE").await.unwrap().body["userDetails"]["userName"],
+        "straße"
+    );
+    for hidden in ["b\u{200b}ob", "\u{202e}bob", "bob\u{feff}"] {
+        let reply = app
+            .client
+            .add_user(&AddUser {
+                user_name: hidden.into(),
+                ..AddUser::default()
+            })
+            .await
+            .unwrap();
+        assert_error(&reply, ErrorId::InvalidUsername);
+    }
+    assert_eq!(app.core.store.count_users(app.org_id().await).await.unwrap(), 3);
+}
+
+#[tokio::test]
+async fn e422_numbers_beyond_range_and_empty_service_list() {
+    let app = app_with(&[("kim", true)]).await;
+    app.client.add_service("kim", "web").await.unwrap();
+    for until in [
+        json!(1e300),
+        json!("9223372036854775808"),
+        json!(9_007_199_254_740_992_i64),
+    ] {
+        let reply = app
+            .client
+            .call_raw("userbypass", &json!({"userName": "kim", "bypassUntil": until}))
+            .await
+            .unwrap();
+        assert_error(&reply, ErrorId::InvalidParameterValues);
+    }
+    let reply = app
+        .client
+        .call_raw(
+            "userbypass",
+            &json!({"userName": "kim", "bypassUntil": twofold_testkit::T0_MS + 5, "spAliases": []}),
+        )
+        .await
+        .unwrap();
+    assert_error(&reply, ErrorId::InvalidParameterValues);
+    let reply = app
+        .client
+        .call_raw(
+            "getactivationcode",
+            &json!({"userName": "kim", "hoursUntilExpiration": 24.0}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.error_id, 200, "24.0 is the integer 24");
+    let web = app
+        .store()
+        .memberships(app.stored_user("kim").await.unwrap().id)
+        .await
+        .unwrap();
+    assert_eq!(web[0].bypass_until_ms, None);
+}
