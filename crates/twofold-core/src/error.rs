@@ -160,6 +160,9 @@ pub enum DomainError {
     /// Resync codes are not consecutive.
     #[error("resync codes do not match")]
     ResyncMismatch,
+    /// getjobstatus with an unknown or expired job token.
+    #[error("job not found")]
+    JobNotFound,
     /// A write lost a concurrency race after retries.
     #[error("transaction conflict: {0}")]
     Conflict(String),
@@ -245,6 +248,7 @@ impl DomainError {
             DomainError::CodeSpent => ErrorId::PasscodeAlreadyUsed,
             DomainError::ResyncFailed(_) => ErrorId::TokenResyncFailed,
             DomainError::ResyncMismatch => ErrorId::ResyncPasscodesDoNotMatch,
+            DomainError::JobNotFound => ErrorId::JobNotFound,
             DomainError::Conflict(_) => ErrorId::FailedTransaction,
             DomainError::Store(_) => ErrorId::DatabaseError,
             DomainError::Internal(_) => ErrorId::InternalServerError,

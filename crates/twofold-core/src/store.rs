@@ -277,6 +277,76 @@ pub trait DeviceStore: Send + Sync {
     async fn record_sms(&self, user: UserId, day: i64, sent: u32, claimed: u32) -> Result<(), StoreError>;
 }
 
+/// An OATH token in the organization's stock.
+#[derive(Debug, Clone)]
+pub struct StockToken {
+    /// Organization.
+    pub org_id: OrgId,
+    /// Serial number (unique per organization).
+    pub serial: String,
+    /// HOTP/TOTP, algorithm, digits, period.
+    pub params: OathParams,
+    /// The seed, sealed for [`stock_context`](crate::services::stock_context).
+    pub sealed_secret: Vec<u8>,
+    /// Import time.
+    pub created_ms: i64,
+}
+
+/// A job record (createorgtokens, revokeorgtokens, reports).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRecord {
+    /// The opaque `jobToken`.
+    pub token: String,
+    /// Organization.
+    pub org_id: OrgId,
+    /// `CreateOath`, `RevokeOath`, `USER_REPORTS`.
+    pub kind: String,
+    /// `pending`, `in_progress`, `done`, `failure`.
+    pub status: String,
+    /// The `jobResult` JSON.
+    pub result: Option<String>,
+    /// Creation time.
+    pub created_ms: i64,
+    /// Completion time.
+    pub finished_ms: Option<i64>,
+}
+
+/// OATH token stock, counters, resync sessions and jobs.
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    /// Adds tokens to the stock in one transaction; returns the serials that already
+    /// existed (skipped, reported as duplicates).
+    async fn insert_stock(&self, tokens: &[StockToken]) -> Result<Vec<String>, StoreError>;
+    /// A token of the stock.
+    async fn stock_token(&self, org: OrgId, serial: &str) -> Result<Option<StockToken>, StoreError>;
+    /// Which of `serials` are paired, with their users' names.
+    async fn paired_serials(&self, org: OrgId, serials: &[String]) -> Result<Vec<(String, String)>, StoreError>;
+    /// Removes tokens from the stock in one transaction, first unpairing their devices
+    /// (users left without devices become PENDING_CHANGE_DEVICE). Returns how many were
+    /// in the stock.
+    async fn revoke_stock(&self, org: OrgId, serials: &[String]) -> Result<u64, StoreError>;
+    /// Sets a device's counter to `new` only if it still is `expected`: the one
+    /// conditional write that makes every HOTP code and TOTP step single-use.
+    async fn swap_counter(&self, device: DeviceId, expected: Option<i64>, new: i64) -> Result<bool, StoreError>;
+    /// Records the counter a resync matched on an open pairing session.
+    async fn set_session_counter(&self, session: &str, counter: i64) -> Result<bool, StoreError>;
+    /// Opens a resync session of a paired token.
+    async fn create_resync(
+        &self,
+        id: &str,
+        org: OrgId,
+        device: DeviceId,
+        matched: i64,
+        expires_ms: i64,
+    ) -> Result<(), StoreError>;
+    /// Closes an open resync session, returning its device and matched counter.
+    async fn take_resync(&self, id: &str, org: OrgId, now_ms: i64) -> Result<Option<(DeviceId, i64)>, StoreError>;
+    /// Stores a job.
+    async fn insert_job(&self, job: &JobRecord) -> Result<(), StoreError>;
+    /// A job of the organization.
+    async fn job(&self, org: OrgId, token: &str) -> Result<Option<JobRecord>, StoreError>;
+}
+
 /// Readiness of the backing database.
 #[async_trait]
 pub trait HealthStore: Send + Sync {
@@ -285,6 +355,6 @@ pub trait HealthStore: Send + Sync {
 }
 
 /// Everything the services need; implemented by each engine.
-pub trait Store: OrgStore + UserStore + DeviceStore + HealthStore {}
+pub trait Store: OrgStore + UserStore + DeviceStore + TokenStore + HealthStore {}
 
-impl<T: OrgStore + UserStore + DeviceStore + HealthStore> Store for T {}
+impl<T: OrgStore + UserStore + DeviceStore + TokenStore + HealthStore> Store for T {}

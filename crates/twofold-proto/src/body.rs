@@ -275,6 +275,15 @@ impl From<Otp> for String {
 }
 
 impl Otp {
+    /// A code that arrived as a JSON number (its leading zeros are lost).
+    #[must_use]
+    pub fn numeric(digits: String) -> Self {
+        Self {
+            text: digits,
+            numeric: true,
+        }
+    }
+
     /// The code as sent (trimmed).
     #[must_use]
     pub fn as_sent(&self) -> &str {

@@ -34,8 +34,25 @@ enum Command {
     /// Manage API tokens (the token + key pairs of pingid.properties files).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage the organization's stock of OATH hardware tokens.
+    #[command(subcommand)]
+    Tokens(TokensCommand),
     /// Exit 0 when a running server answers /readyz (for container health checks).
     Healthcheck,
+}
+
+#[derive(Debug, Subcommand)]
+enum TokensCommand {
+    /// Import tokens from a CSV file: `serial,type,secret[,digits[,period]]` per line
+    /// (type HOTP or TOTP; secret in hex, or base32; digits 6 or 8; period 30 or 60).
+    /// A header line and lines starting with # are skipped. Existing serials are kept.
+    Import {
+        /// Organization alias or name.
+        #[arg(long)]
+        org: String,
+        /// The CSV file.
+        file: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -140,6 +157,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Org(cmd) => org(cmd, &settings).await,
         Command::Token(cmd) => token(cmd, &settings).await,
+        Command::Tokens(TokensCommand::Import { org, file }) => import_tokens(&settings, &org, &file).await,
         Command::Healthcheck => healthcheck(&settings).await,
     }
 }
@@ -215,6 +233,46 @@ async fn token(cmd: TokenCommand, settings: &Settings) -> anyhow::Result<()> {
                     .to_file_string()
             );
         }
+    }
+    Ok(())
+}
+
+/// Splits a CSV line of simple fields (no embedded commas), trimming spaces and quotes.
+fn csv_fields(line: &str) -> Vec<String> {
+    line.split(',')
+        .map(|f| f.trim().trim_matches('"').trim().to_string())
+        .collect()
+}
+
+async fn import_tokens(settings: &Settings, org: &str, file: &std::path::Path) -> anyhow::Result<()> {
+    let core = operator_core(settings).await?;
+    let org = core.find_org(org).await.map_err(domain)?;
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let mut tokens = Vec::new();
+    for line in text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let f = csv_fields(line);
+        if f.len() < 3 {
+            anyhow::bail!("{line:?}: expected serial,type,secret[,digits[,period]]");
+        }
+        if f[1].eq_ignore_ascii_case("type") || f[1].eq_ignore_ascii_case("tokentype") {
+            continue; // header
+        }
+        tokens.push(twofold_core::services::TokenInput {
+            serial: f[0].clone(),
+            kind: f[1].clone(),
+            secret: f[2].clone(),
+            digits: f.get(3).cloned(),
+            period: f.get(4).cloned(),
+        });
+    }
+    let duplicates = core.import_tokens(&org, &tokens).await.map_err(domain)?;
+    println!("imported {} tokens into {}", tokens.len() - duplicates.len(), org.name);
+    for (row, serial) in duplicates {
+        println!("skipped row {row}: serial {serial} is already in the stock");
     }
     Ok(())
 }

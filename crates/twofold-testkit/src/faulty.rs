@@ -10,8 +10,8 @@ use twofold_core::device::{Device, DeviceId, DeviceType};
 use twofold_core::ids::{ApiTokenId, OrgId, UserId};
 use twofold_core::model::{ActivationCode, ApiToken, Membership, Org, OrgSettings, Profile, Service, User, UserStatus};
 use twofold_core::store::{
-    AttemptOutcome, DeviceStore, HealthStore, InsertUser, NewActivationCode, NewDevice, NewOrg, NewUser, OrgStore,
-    PairOutcome, PairingSession, SmsUsage, UserStore,
+    AttemptOutcome, DeviceStore, HealthStore, InsertUser, JobRecord, NewActivationCode, NewDevice, NewOrg, NewUser,
+    OrgStore, PairOutcome, PairingSession, SmsUsage, StockToken, TokenStore, UserStore,
 };
 use twofold_core::{Store, StoreError};
 
@@ -123,6 +123,19 @@ forward_impl!(DeviceStore {
     fail_pairing_attempt(id: &str, max_attempts: u32) -> AttemptOutcome;
     sms_usage(user: UserId, day: i64) -> SmsUsage;
     record_sms(user: UserId, day: i64, sent: u32, claimed: u32) -> ();
+});
+
+forward_impl!(TokenStore {
+    insert_stock(tokens: &[StockToken]) -> Vec<String>;
+    stock_token(org: OrgId, serial: &str) -> Option<StockToken>;
+    paired_serials(org: OrgId, serials: &[String]) -> Vec<(String, String)>;
+    revoke_stock(org: OrgId, serials: &[String]) -> u64;
+    swap_counter(device: DeviceId, expected: Option<i64>, new: i64) -> bool;
+    set_session_counter(session: &str, counter: i64) -> bool;
+    create_resync(id: &str, org: OrgId, device: DeviceId, matched: i64, expires_ms: i64) -> ();
+    take_resync(id: &str, org: OrgId, now_ms: i64) -> Option<(DeviceId, i64)>;
+    insert_job(job: &JobRecord) -> ();
+    job(org: OrgId, token: &str) -> Option<JobRecord>;
 });
 
 forward_impl!(HealthStore {

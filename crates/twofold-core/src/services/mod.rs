@@ -11,6 +11,7 @@ use std::sync::Arc;
 pub use devices::DeviceView;
 pub use orgs::{IssuedToken, Verification};
 pub use pairing::{AppPairing, PairingStart};
+pub use tokens::{RevokeOutcome, TokenInput, stock_context};
 pub use users::{NewUserInput, ProfileInput, UserView};
 
 use crate::clock::Clock;

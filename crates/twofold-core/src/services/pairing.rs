@@ -186,7 +186,12 @@ impl Core {
         Ok(target)
     }
 
-    async fn finish_pair(&self, org: &Org, device: &NewDevice, session: Option<&str>) -> Result<Device, DomainError> {
+    pub(crate) async fn finish_pair(
+        &self,
+        org: &Org,
+        device: &NewDevice,
+        session: Option<&str>,
+    ) -> Result<Device, DomainError> {
         match self
             .store
             .pair_device(device, org.settings.max_devices, session)
@@ -364,7 +369,7 @@ impl Core {
     }
 
     /// Counts a wrong code: 20513 while attempts remain, 20514 on the last.
-    async fn wrong_code(&self, admin: &AdminCaller<'_>, session: &str) -> DomainError {
+    pub(crate) async fn wrong_code(&self, admin: &AdminCaller<'_>, session: &str) -> DomainError {
         match self
             .store
             .fail_pairing_attempt(session, admin.org().settings.attempts_per_session)

@@ -6,6 +6,7 @@
 //! docs spell them) so the client SDK sends exactly what the server reads.
 
 pub mod devices;
+pub mod tokens;
 pub mod users;
 
 use serde::{Serialize, de::DeserializeOwned};

@@ -5,6 +5,7 @@ mod health;
 pub mod ops;
 mod pingid;
 mod reply;
+mod tokens;
 mod users;
 
 use std::time::Duration;

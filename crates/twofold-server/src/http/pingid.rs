@@ -16,14 +16,14 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use twofold_core::services::Verification;
-use twofold_core::{Core, DomainError};
+use twofold_core::{Core, DomainError, OrgCaller};
 use twofold_proto::ops::{AUTH_OPERATIONS, OPERATIONS};
 use twofold_proto::{EnvelopeError, ErrorId, ReqBody, UnverifiedRequest};
 
 use super::ops::Failure;
 use super::reply::{Reply, Signer, new_unique_msg_id};
 use super::{AppState, BODY_TIMEOUT, MAX_BODY_BYTES};
-use super::{devices, users};
+use super::{devices, tokens, users};
 use crate::metrics;
 
 /// The handler of every PingID operation.
@@ -95,14 +95,7 @@ async fn handle(core: &Core, op: &str, body: Body) -> Reply {
     if let Err(e) = caller.check_org_aliases(&request.org_aliases(), is_auth_op) {
         return Reply::signed(&signer, Value::Null, e.error_id(), None, unique, client_data);
     }
-    let outcome = match users::dispatch(core, &caller, op, &body).await {
-        Some(outcome) => outcome,
-        None => devices::dispatch(core, &caller, op, &body).await.unwrap_or_else(|| {
-            Err(Failure::from(DomainError::UnsupportedRequest(format!(
-                "operation {op:?}"
-            ))))
-        }),
-    };
+    let outcome = route(core, &caller, op, &body).await;
     match outcome {
         Ok((status, fields)) => Reply::signed(&signer, fields, status, None, unique, client_data),
         Err(failure) => {
@@ -119,6 +112,22 @@ async fn handle(core: &Core, op: &str, body: Body) -> Reply {
             )
         }
     }
+}
+
+/// Finds the operation's family and runs it; unknown operations answer 20542.
+async fn route(core: &Core, caller: &OrgCaller, op: &str, body: &ReqBody) -> Result<(ErrorId, Value), Failure> {
+    if let Some(outcome) = users::dispatch(core, caller, op, body).await {
+        return outcome;
+    }
+    if let Some(outcome) = devices::dispatch(core, caller, op, body).await {
+        return outcome;
+    }
+    if let Some(outcome) = tokens::dispatch(core, caller, op, body).await {
+        return outcome;
+    }
+    Err(Failure::from(DomainError::UnsupportedRequest(format!(
+        "operation {op:?}"
+    ))))
 }
 
 /// Internal causes go to the log under the uniqueMsgId, never to the client.

@@ -78,7 +78,7 @@ fn session(row: &SqliteRow) -> Result<PairingSession, StoreError> {
     })
 }
 
-type Tx = sqlx::Transaction<'static, sqlx::Sqlite>;
+pub(super) type Tx = sqlx::Transaction<'static, sqlx::Sqlite>;
 
 /// The first free default nickname ("SMS 1", "SMS 2", ...) among the user's devices.
 async fn default_nickname(tx: &mut Tx, user: i64, kind: DeviceType) -> Result<String, StoreError> {
@@ -95,7 +95,7 @@ async fn default_nickname(tx: &mut Tx, user: i64, kind: DeviceType) -> Result<St
 }
 
 /// Rewrites positions of the user's devices as 1..n in their current order.
-async fn renumber(tx: &mut Tx, user: i64) -> Result<(), StoreError> {
+pub(super) async fn renumber(tx: &mut Tx, user: i64) -> Result<(), StoreError> {
     let ids: Vec<i64> =
         sqlx::query_scalar("SELECT id FROM devices WHERE user_id = $1 ORDER BY position, enrolled_ms, id")
             .bind(user)

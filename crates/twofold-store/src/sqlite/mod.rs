@@ -2,6 +2,7 @@
 
 mod devices;
 mod orgs;
+mod tokens;
 mod users;
 
 use std::str::FromStr;
