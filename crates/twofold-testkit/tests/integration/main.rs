@@ -3,6 +3,7 @@
 mod envelope;
 mod errors;
 mod layering;
+mod tokens;
 mod users;
 
 use twofold_client::Reply;

@@ -1,0 +1,183 @@
+//! OATH hardware tokens: the stock, TOKEN pairing, resync, and the job results.
+
+use serde_json::{Value, json};
+use twofold_proto::ErrorId;
+use twofold_proto::ops::users::AddUser;
+use twofold_testkit::TestApp;
+
+use crate::{assert_error, assert_ok};
+
+/// RFC 4226 Appendix D: the secret "12345678901234567890" in hex, and its codes for
+/// counters 0..=9.
+const RFC_SEED_HEX: &str = "3132333435363738393031323334353637383930";
+const RFC_CODES: [&str; 10] = ["755224", "287082", "359152", "969429", "338314", "254676", "287922", "162583", "399871", "520489"];
+
+async fn with_stock(app: &TestApp) -> String {
+    let reply = app
+        .client
+        .call_raw(
+            "createorgtokens",
+            &json!({"tokens": [
+                {"serialNumber": "T-1", "tokenType": "HOTP", "secretKey": RFC_SEED_HEX, "otpLength": "6"},
+                {"serialNumber": "T-2", "tokenType": "HOTP", "secretKey": RFC_SEED_HEX},
+            ]}),
+        )
+        .await
+        .unwrap();
+    assert_ok(&reply);
+    reply.body["jobToken"].as_str().unwrap().to_string()
+}
+
+async fn user(app: &TestApp, name: &str) {
+    app.client.add_user(&AddUser { user_name: name.into(), ..AddUser::default() }).await.unwrap();
+}
+
+#[tokio::test]
+async fn createorgtokens_job_reports_duplicates_without_secrets() {
+    let app = TestApp::start().await;
+    let first = with_stock(&app).await;
+    let status = app.client.call_raw("getjobstatus", &json!({"jobToken": first})).await.unwrap();
+    assert_ok(&status);
+    assert_eq!(status.body["status"], "done");
+    assert_eq!(status.body["jobResult"], json!({"type": "CreateOath", "status": "DONE", "duplicates": [], "numberOfDuplicates": 0}));
+    let again = with_stock(&app).await;
+    let status = app.client.call_raw("getjobstatus", &json!({"jobToken": again})).await.unwrap();
+    assert_eq!(status.body["jobResult"]["numberOfDuplicates"], 2);
+    assert_eq!(status.body["jobResult"]["duplicates"][0], json!({"row": 1, "serial": "T-1", "password": null}));
+    assert_error(&app.client.call_raw("getjobstatus", &json!({"jobToken": "nope"})).await.unwrap(), ErrorId::JobNotFound);
+    // A bad row refuses the whole upload.
+    let bad = app
+        .client
+        .call_raw("createorgtokens", &json!({"tokens": [{"serialNumber": "T-3", "tokenType": "XOTP", "secretKey": RFC_SEED_HEX}]}))
+        .await
+        .unwrap();
+    assert_error(&bad, ErrorId::InvalidParameterValues);
+}
+
+#[tokio::test]
+async fn token_pairing_from_stock_then_resync() {
+    let app = TestApp::start().await;
+    with_stock(&app).await;
+    user(&app, "tia").await;
+    // A serial outside the stock: 20574.
+    let reply = app
+        .client
+        .call_raw("startofflinepairing", &json!({"username": "tia", "type": "TOKEN", "pairingData": "NOPE"}))
+        .await
+        .unwrap();
+    assert_error(&reply, ErrorId::InvalidOathToken);
+    let start = app
+        .client
+        .call_raw("startofflinepairing", &json!({"username": "tia", "type": "TOKEN", "pairingData": "T-1"}))
+        .await
+        .unwrap();
+    assert_ok(&start);
+    assert_eq!(start.body["tokenType"], "HOTP");
+    let session = start.body["sessionId"].as_str().unwrap().to_string();
+    // The token was pressed 20 times unseen: code 25 is beyond the look-ahead of 10...
+    let far = twofold_factors::hotp::generate(b"12345678901234567890", 25, twofold_factors::hotp::HotpParams::default());
+    let reply = app.client.call_raw("finalizeofflinepairing", &json!({"sessionId": session, "otp": far})).await.unwrap();
+    assert_error(&reply, ErrorId::IncorrectPassword);
+    // ...so resync: 30016, then the next code pairs.
+    let reply = app
+        .client
+        .call_raw("finalizeofflinepairing", &json!({"sessionId": session, "otp": far, "oathResync": true}))
+        .await
+        .unwrap();
+    assert_eq!((reply.http_status, reply.error_id), (200, 30016));
+    assert_eq!(reply.error_msg.as_deref(), Some(ErrorId::OathResyncNextPasscode.message()));
+    let next = twofold_factors::hotp::generate(b"12345678901234567890", 26, twofold_factors::hotp::HotpParams::default());
+    let reply = app.client.call_raw("finalizeofflinepairing", &json!({"sessionId": session, "otp": next})).await.unwrap();
+    assert_ok(&reply);
+    assert_eq!(reply.body["embeddedParameters"], json!({"oathSerialNumber": "T-1", "oathTokenType": "HOTP"}));
+    let d = app.client.get_user_details("tia").await.unwrap().body["userDetails"]["deviceDetails"].clone();
+    assert_eq!((d["type"].clone(), d["oathSerialNumber"].clone(), d["displayID"].clone()), (json!("Hardware Token"), json!("T-1"), json!("T-1")));
+    let stored = app.store().devices_of(app.stored_user("tia").await.unwrap().id).await.unwrap();
+    assert_eq!(stored[0].counter, Some(27), "the next counter, stored by one conditional write");
+    // The same serial cannot be paired twice.
+    user(&app, "uma").await;
+    let reply = app
+        .client
+        .call_raw("offlinepairing", &json!({"username": "uma", "type": "TOKEN", "pairingData": "T-1"}))
+        .await
+        .unwrap();
+    assert_error(&reply, ErrorId::DeviceAlreadyInUse);
+}
+
+#[tokio::test]
+async fn resyncoathtoken_one_and_two_step() {
+    let app = TestApp::start().await;
+    with_stock(&app).await;
+    user(&app, "val").await;
+    let reply = app
+        .client
+        .call_raw("offlinepairing", &json!({"username": "val", "type": "TOKEN", "pairingData": "T-2"}))
+        .await
+        .unwrap();
+    assert_ok(&reply);
+    assert_eq!(reply.body["tokenType"], "HOTP");
+    // Two consecutive codes far ahead: resynced in one call.
+    let reply = app.client.call_raw("resyncoathtoken", &json!({"serialNumber": "T-2", "otps": [RFC_CODES[7], RFC_CODES[8]]})).await.unwrap();
+    assert_ok(&reply);
+    assert_eq!(reply.body["sessionId"], Value::Null);
+    let stored = app.store().devices_of(app.stored_user("val").await.unwrap().id).await.unwrap();
+    assert_eq!(stored[0].counter, Some(9));
+    // Not consecutive: 20539. Unknown codes: 20579 naming the serial.
+    let reply = app.client.call_raw("resyncoathtoken", &json!({"serialNumber": "T-2", "otps": [RFC_CODES[9], "000000"]})).await.unwrap();
+    assert_error(&reply, ErrorId::ResyncPasscodesDoNotMatch);
+    let reply = app.client.call_raw("resyncoathtoken", &json!({"serialNumber": "T-2", "otps": ["111111", "222222"]})).await.unwrap();
+    assert_eq!((reply.http_status, reply.error_id), (400, 20579));
+    assert_eq!(reply.error_msg.as_deref(), Some("Couldn’t resync token ‘T-2’."));
+    // Two steps: 30016 with an oarys_ session, then the next code.
+    let code = |c: u64| twofold_factors::hotp::generate(b"12345678901234567890", c, twofold_factors::hotp::HotpParams::default());
+    let reply = app.client.call_raw("resyncoathtoken", &json!({"serialNumber": "T-2", "otps": [code(40)]})).await.unwrap();
+    assert_eq!(reply.error_id, 30016);
+    let session = reply.body["sessionId"].as_str().unwrap().to_string();
+    assert!(session.starts_with("oarys_"));
+    let reply = app.client.call_raw("resyncoathtoken", &json!({"serialNumber": "T-2", "otps": [code(41)], "sessionId": session})).await.unwrap();
+    assert_ok(&reply);
+    let stored = app.store().devices_of(app.stored_user("val").await.unwrap().id).await.unwrap();
+    assert_eq!(stored[0].counter, Some(42));
+    // The session is spent.
+    let reply = app.client.call_raw("resyncoathtoken", &json!({"serialNumber": "T-2", "otps": [code(42)], "sessionId": session})).await.unwrap();
+    assert_error(&reply, ErrorId::InvalidSession);
+}
+
+#[tokio::test]
+async fn revokeorgtokens_refuses_paired_tokens_unless_asked() {
+    let app = TestApp::start().await;
+    with_stock(&app).await;
+    user(&app, "wes").await;
+    app.client.call_raw("offlinepairing", &json!({"username": "wes", "type": "TOKEN", "pairingData": "T-1"})).await.unwrap();
+    let reply = app.client.call_raw("revokeorgtokens", &json!({"serialNumbers": ["T-1", "T-2"]})).await.unwrap();
+    assert_ok(&reply);
+    let job = app.client.call_raw("getjobstatus", &json!({"jobToken": reply.body["jobToken"]})).await.unwrap();
+    assert_ok(&job);
+    assert_eq!(job.body["status"], "failure");
+    assert_eq!(job.body["jobResult"]["type"], "RevokeOathTokensJobResult");
+    assert_eq!(job.body["jobResult"]["status"], "FAILURE");
+    assert_eq!(job.body["jobResult"]["pairedSerials"], json!({"T-1": "wes"}));
+    let org = app.org_id().await;
+    assert!(app.store().stock_token(org, "T-2").await.unwrap().is_some(), "nothing removed on failure");
+    let reply = app.client.call_raw("revokeorgtokens", &json!({"serialNumbers": ["T-1", "T-2"], "unpairBeforeDelete": "true"})).await.unwrap();
+    let job = app.client.call_raw("getjobstatus", &json!({"jobToken": reply.body["jobToken"]})).await.unwrap();
+    assert_eq!(job.body["jobResult"], json!({"type": "JobResult", "status": "DONE"}));
+    assert!(app.store().stock_token(org, "T-1").await.unwrap().is_none());
+    let d = app.client.get_user_details("wes").await.unwrap().body["userDetails"].clone();
+    assert_eq!((d["status"].clone(), d["devicesDetails"].clone()), (json!("PENDING_CHANGE_DEVICE"), json!([])));
+}
+
+#[tokio::test]
+async fn oath_disabled_is_20572() {
+    let app = TestApp::start().await;
+    with_stock(&app).await;
+    user(&app, "xan").await;
+    let org = app.core.find_org("default").await.unwrap();
+    app.core.set_org_setting(&org, "oath_enabled", "false").await.unwrap();
+    let reply = app
+        .client
+        .call_raw("startofflinepairing", &json!({"username": "xan", "type": "TOKEN", "pairingData": "T-1"}))
+        .await
+        .unwrap();
+    assert_error(&reply, ErrorId::OathTokenDisabled);
+}
