@@ -311,6 +311,23 @@ pub struct JobRecord {
     pub finished_ms: Option<i64>,
 }
 
+/// A YubiKey's imported key material.
+#[derive(Debug, Clone)]
+pub struct YubikeyRecord {
+    /// Organization.
+    pub org_id: OrgId,
+    /// Modhex public id.
+    pub public_id: String,
+    /// Serial number, when the import file had one.
+    pub serial: Option<String>,
+    /// AES key ‖ private id, sealed for `yubikey_context`.
+    pub sealed_secret: Vec<u8>,
+    /// Last accepted counters (use << 8 | session).
+    pub counter: Option<i64>,
+    /// Import time.
+    pub created_ms: i64,
+}
+
 /// OATH token stock, counters, resync sessions and jobs.
 #[async_trait]
 pub trait TokenStore: Send + Sync {
@@ -341,6 +358,12 @@ pub trait TokenStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Closes an open resync session, returning its device and matched counter.
     async fn take_resync(&self, id: &str, org: OrgId, now_ms: i64) -> Result<Option<(DeviceId, i64)>, StoreError>;
+    /// Adds imported YubiKeys; returns the public ids that already existed (skipped).
+    async fn insert_yubikeys(&self, keys: &[YubikeyRecord]) -> Result<Vec<String>, StoreError>;
+    /// An imported YubiKey by public id.
+    async fn yubikey(&self, org: OrgId, public_id: &str) -> Result<Option<YubikeyRecord>, StoreError>;
+    /// Raises an imported key's counter to `new` only if it is below it.
+    async fn raise_yubikey_counter(&self, org: OrgId, public_id: &str, new: i64) -> Result<bool, StoreError>;
     /// Stores a job.
     async fn insert_job(&self, job: &JobRecord) -> Result<(), StoreError>;
     /// A job of the organization.

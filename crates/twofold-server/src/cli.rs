@@ -37,8 +37,26 @@ enum Command {
     /// Manage the organization's stock of OATH hardware tokens.
     #[command(subcommand)]
     Tokens(TokensCommand),
+    /// Manage imported YubiKey key material (local Yubico OTP validation).
+    #[command(subcommand)]
+    Yubikey(YubikeyCommand),
     /// Exit 0 when a running server answers /readyz (for container health checks).
     Healthcheck,
+}
+
+#[derive(Debug, Subcommand)]
+enum YubikeyCommand {
+    /// Import keys from the CSV that YubiKey personalization tools write:
+    /// `serial,public id (modhex),private id (hex),AES key (hex)` per line, or the
+    /// "Yubico OTP,<date>,<slot>,<public id>,<private id>,<AES key>,..." log format.
+    /// Lines starting with # and a header line are skipped; known public ids are kept.
+    Import {
+        /// Organization alias or name.
+        #[arg(long)]
+        org: String,
+        /// The CSV file.
+        file: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -158,6 +176,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Org(cmd) => org(cmd, &settings).await,
         Command::Token(cmd) => token(cmd, &settings).await,
         Command::Tokens(TokensCommand::Import { org, file }) => import_tokens(&settings, &org, &file).await,
+        Command::Yubikey(YubikeyCommand::Import { org, file }) => import_yubikeys(&settings, &org, &file).await,
         Command::Healthcheck => healthcheck(&settings).await,
     }
 }
@@ -273,6 +292,47 @@ async fn import_tokens(settings: &Settings, org: &str, file: &std::path::Path) -
     println!("imported {} tokens into {}", tokens.len() - duplicates.len(), org.name);
     for (row, serial) in duplicates {
         println!("skipped row {row}: serial {serial} is already in the stock");
+    }
+    Ok(())
+}
+
+async fn import_yubikeys(settings: &Settings, org: &str, file: &std::path::Path) -> anyhow::Result<()> {
+    let core = operator_core(settings).await?;
+    let org = core.find_org(org).await.map_err(domain)?;
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let mut keys = Vec::new();
+    for line in text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let f = csv_fields(line);
+        let key = if f.first().is_some_and(|k| k.eq_ignore_ascii_case("Yubico OTP")) && f.len() >= 6 {
+            twofold_core::services::YubikeyInput {
+                serial: None,
+                public_id: f[3].clone(),
+                private_id: f[4].clone(),
+                aes_key: f[5].clone(),
+            }
+        } else if f.len() >= 4 {
+            if f[1].to_ascii_lowercase().contains("public") {
+                continue; // header
+            }
+            twofold_core::services::YubikeyInput {
+                serial: Some(f[0].clone()),
+                public_id: f[1].clone(),
+                private_id: f[2].clone(),
+                aes_key: f[3].clone(),
+            }
+        } else {
+            anyhow::bail!("{line:?}: expected serial,public id,private id,AES key");
+        };
+        keys.push(key);
+    }
+    let duplicates = core.import_yubikeys(&org, &keys).await.map_err(domain)?;
+    println!("imported {} YubiKeys into {}", keys.len() - duplicates.len(), org.name);
+    for public_id in duplicates {
+        println!("skipped {public_id}: already imported");
     }
     Ok(())
 }

@@ -11,7 +11,7 @@ use twofold_core::ids::{ApiTokenId, OrgId, UserId};
 use twofold_core::model::{ActivationCode, ApiToken, Membership, Org, OrgSettings, Profile, Service, User, UserStatus};
 use twofold_core::store::{
     AttemptOutcome, DeviceStore, HealthStore, InsertUser, JobRecord, NewActivationCode, NewDevice, NewOrg, NewUser,
-    OrgStore, PairOutcome, PairingSession, SmsUsage, StockToken, TokenStore, UserStore,
+    OrgStore, PairOutcome, PairingSession, SmsUsage, StockToken, TokenStore, UserStore, YubikeyRecord,
 };
 use twofold_core::{Store, StoreError};
 
@@ -134,6 +134,9 @@ forward_impl!(TokenStore {
     set_session_counter(session: &str, counter: i64) -> bool;
     create_resync(id: &str, org: OrgId, device: DeviceId, matched: i64, expires_ms: i64) -> ();
     take_resync(id: &str, org: OrgId, now_ms: i64) -> Option<(DeviceId, i64)>;
+    insert_yubikeys(keys: &[YubikeyRecord]) -> Vec<String>;
+    yubikey(org: OrgId, public_id: &str) -> Option<YubikeyRecord>;
+    raise_yubikey_counter(org: OrgId, public_id: &str, new: i64) -> bool;
     insert_job(job: &JobRecord) -> ();
     job(org: OrgId, token: &str) -> Option<JobRecord>;
 });

@@ -5,6 +5,7 @@ mod orgs;
 mod pairing;
 mod tokens;
 mod users;
+mod yubikey;
 
 use std::sync::Arc;
 
@@ -13,6 +14,7 @@ pub use orgs::{IssuedToken, Verification};
 pub use pairing::{AppPairing, PairingStart};
 pub use tokens::{RevokeOutcome, TokenInput, stock_context};
 pub use users::{NewUserInput, ProfileInput, UserView};
+pub use yubikey::YubikeyInput;
 
 use crate::clock::Clock;
 use crate::crypto::MasterKey;

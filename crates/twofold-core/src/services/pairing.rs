@@ -98,7 +98,7 @@ impl Core {
         format!("{prefix}{}", BASE64URL_NOPAD.encode(&bytes))
     }
 
-    fn new_device(&self, org: &Org, user: &User, kind: DeviceType) -> NewDevice {
+    pub(crate) fn new_device(&self, org: &Org, user: &User, kind: DeviceType) -> NewDevice {
         let id = DeviceId(i64::try_from(self.random.below(DEVICE_ID_BOUND - 1) + 1).unwrap_or(1));
         let mut bytes = [0u8; 16];
         self.random.fill(&mut bytes);
@@ -120,7 +120,7 @@ impl Core {
 
     /// The checks every pairing makes before doing anything: the org allows the factor,
     /// the user may change devices.
-    async fn pairable_user(
+    pub(crate) async fn pairable_user(
         &self,
         admin: &AdminCaller<'_>,
         username: &str,

@@ -67,7 +67,7 @@ pub enum RevokeOutcome {
 
 fn decode_seed(text: &str) -> Option<Vec<u8>> {
     let t = text.trim().replace([' ', '-'], "");
-    if !t.is_empty() && t.len() % 2 == 0 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !t.is_empty() && t.len().is_multiple_of(2) && t.bytes().all(|b| b.is_ascii_hexdigit()) {
         return HEXLOWER_PERMISSIVE.decode(t.as_bytes()).ok();
     }
     BASE32_NOPAD

@@ -349,3 +349,32 @@ admin_operation!(UpdateDeviceAttr, "updatedeviceattr", crate::response::Empty, |
         attribute_value: b.req_str("attributeValue")?,
     }
 ));
+
+/// `pairyubikey` request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PairYubiKey {
+    /// The user (`username`; `userName` accepted).
+    #[serde(rename = "username")]
+    pub user_name: String,
+    /// One OTP typed by the key (modhex, 32–48 characters).
+    pub otp: String,
+    /// Refuse a key already paired to another user (20571).
+    pub validate_unique_device: bool,
+}
+admin_operation!(PairYubiKey, "pairyubikey", PairedDevice, |b| Ok(Self {
+    user_name: b.req_str("userName")?,
+    otp: b.req_str("otp")?,
+    validate_unique_device: b.opt_bool("validateUniqueDevice")?.unwrap_or(false),
+}));
+
+/// Response of pairyubikey.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PairedDevice {
+    /// The new device.
+    pub device_id: i64,
+    /// Its UUID.
+    pub device_uuid: String,
+}
+impl ErrorShape for PairedDevice {}

@@ -5,8 +5,8 @@ use twofold_core::{Core, OrgCaller};
 use twofold_proto::ops::Operation;
 use twofold_proto::ops::devices::{
     AppPairingStarted, AuthenticatorAppFinishPairing, AuthenticatorAppStartPairing, EmbeddedParameters,
-    FinalizeOfflinePairing, OfflinePairing, PairingFinished, PairingStarted, StartOfflinePairing, UnpairDevice,
-    UpdateDeviceAttr,
+    FinalizeOfflinePairing, OfflinePairing, PairYubiKey, PairedDevice, PairingFinished, PairingStarted,
+    StartOfflinePairing, UnpairDevice, UpdateDeviceAttr,
 };
 use twofold_proto::response::Empty;
 use twofold_proto::{ErrorId, ReqBody};
@@ -103,6 +103,15 @@ pub async fn dispatch(
                 Ok(finished(&device))
             })
         }
+        PairYubiKey::NAME => admin_op!(core, caller, body, PairYubiKey, |admin, req| {
+            let device = core
+                .pair_yubikey(&admin, &req.user_name, &req.otp, req.validate_unique_device)
+                .await?;
+            Ok(PairedDevice {
+                device_id: device.id.0,
+                device_uuid: device.uuid,
+            })
+        }),
         UnpairDevice::NAME => admin_op!(core, caller, body, UnpairDevice, |admin, req| {
             core.unpair_device(&admin, &req.user_name, req.device_id.as_deref())
                 .await

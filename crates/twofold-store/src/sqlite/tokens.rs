@@ -6,7 +6,7 @@ use sqlx::sqlite::SqliteRow;
 use twofold_core::StoreError;
 use twofold_core::device::DeviceId;
 use twofold_core::ids::OrgId;
-use twofold_core::store::{JobRecord, StockToken, TokenStore};
+use twofold_core::store::{JobRecord, StockToken, TokenStore, YubikeyRecord};
 
 use super::devices::renumber;
 use super::{SqliteStore, store_err};
@@ -194,6 +194,64 @@ impl TokenStore for SqliteStore {
             ))
         })
         .transpose()
+    }
+
+    async fn insert_yubikeys(&self, keys: &[YubikeyRecord]) -> Result<Vec<String>, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let mut duplicates = Vec::new();
+        for k in keys {
+            let done = sqlx::query(
+                "INSERT INTO yubikeys (org_id, public_id, serial, sealed_secret, counter, created_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            )
+            .bind(k.org_id.0)
+            .bind(&k.public_id)
+            .bind(&k.serial)
+            .bind(&k.sealed_secret)
+            .bind(k.counter)
+            .bind(k.created_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_err)?;
+            if done.rows_affected() == 0 {
+                duplicates.push(k.public_id.clone());
+            }
+        }
+        tx.commit().await.map_err(store_err)?;
+        Ok(duplicates)
+    }
+
+    async fn yubikey(&self, org: OrgId, public_id: &str) -> Result<Option<YubikeyRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM yubikeys WHERE org_id = $1 AND public_id = $2")
+            .bind(org.0)
+            .bind(public_id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(store_err)?;
+        row.map(|r| {
+            Ok(YubikeyRecord {
+                org_id: OrgId(r.try_get("org_id").map_err(store_err)?),
+                public_id: r.try_get("public_id").map_err(store_err)?,
+                serial: r.try_get("serial").map_err(store_err)?,
+                sealed_secret: r.try_get("sealed_secret").map_err(store_err)?,
+                counter: r.try_get("counter").map_err(store_err)?,
+                created_ms: r.try_get("created_ms").map_err(store_err)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn raise_yubikey_counter(&self, org: OrgId, public_id: &str, new: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE yubikeys SET counter = $3 WHERE org_id = $1 AND public_id = $2 AND (counter IS NULL OR counter < $3)",
+        )
+        .bind(org.0)
+        .bind(public_id)
+        .bind(new)
+        .execute(self.pool())
+        .await
+        .map_err(store_err)?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn insert_job(&self, j: &JobRecord) -> Result<(), StoreError> {
