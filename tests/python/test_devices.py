@@ -12,10 +12,14 @@ fresh data directory whose ``twofold.toml`` sends
 (the listeners are in ``devices_fakes.py``).  The client only knows the
 ``pingid.properties`` file the server writes: it signs with ``jwt.encode`` and verifies
 every JWS answer with ``jwt.decode``, like Ping's Python sample.  The authenticator
-app's codes come from pyotp, an independent TOTP implementation.
+app's and the HOTP hardware tokens' codes come from pyotp, an independent OATH
+implementation; the YubiKey's OTPs are made in ``devices_yubico.py`` from key material the
+test imports with ``twofold yubikey import`` (AES from the ``cryptography`` package).
 
 Run with:  python3 -m unittest discover -s tests/python -v
-Requires:  Python 3.11+, PyJWT and pyotp (pip install pyjwt pyotp).
+Requires:  Python 3.11+, PyJWT, pyotp and cryptography
+           (pip install pyjwt; pip install pyotp cryptography).  A missing package fails
+           every test here with that message: nothing is skipped.
 """
 
 import base64
@@ -38,10 +42,33 @@ import uuid
 import warnings
 from pathlib import Path
 
-import jwt
-import pyotp
+_MISSING_PACKAGES = []
+try:
+    import jwt
+except ImportError:
+    jwt = None
+    _MISSING_PACKAGES.append("PyJWT (pip install pyjwt)")
+try:
+    import pyotp
+except ImportError:
+    pyotp = None
+    _MISSING_PACKAGES.append("pyotp")
+try:
+    import cryptography  # noqa: F401  (used by devices_yubico for AES)
+except ImportError:
+    _MISSING_PACKAGES.append("cryptography")
 
 from devices_fakes import FakeSmtpServer, FakeTwilio
+from devices_yubico import SoftYubiKey, crc16, modhex_decode, modhex_encode, plaintext
+
+
+def missing_packages_message():
+    """None when every package is there, else why the tests cannot run and the fix."""
+    if not _MISSING_PACKAGES:
+        return None
+    return ("test_devices.py cannot run: missing Python package(s) %s. "
+            "Install them with: pip install pyotp cryptography%s"
+            % (", ".join(_MISSING_PACKAGES), " pyjwt" if jwt is None else ""))
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_BIN = REPO_ROOT / "target" / "debug" / "twofold"
@@ -61,6 +88,20 @@ TIMEOUT_MARGIN_S = 2.5
 
 SMS_NUMBER = "+13035551234"
 VOICE_NUMBER = "+442079460000"
+
+# The organization's stock: OATH hardware tokens (createorgtokens) and one YubiKey
+# (`twofold yubikey import`).
+DEFAULT_ORG = "default"
+TOKEN_SERIAL = "TK-100"
+RESYNC_TOKEN_SERIAL = "TK-101"
+RESYNC_AHEAD = 30  # far beyond the normal HOTP look-ahead, inside a resync window
+JOB_WAIT_S = 20.0
+CLI_TIMEOUT_S = 60.0
+YUBIKEY_SERIAL = "5550001"
+YUBIKEY_PUBLIC_ID = "cccccbcdefgh"
+YUBIKEY_PRIVATE_ID_HEX = "010203040506"
+CREATE_OATH_DONE = {"type": "CreateOath", "status": "DONE", "duplicates": [],
+                    "numberOfDuplicates": 0}
 
 OUTBOX_KEYS = {"channel", "to", "subject", "body", "otp", "createdAt"}
 SESSION_ID_RE = re.compile(r"^oacts_[A-Za-z0-9_-]+$")
@@ -202,6 +243,9 @@ class _ServerTestCase(unittest.TestCase):
     timeout_secs = 10
 
     def setUp(self):
+        missing = missing_packages_message()
+        if missing:
+            self.fail(missing)
         self.proc = None
         self.log_file = None
         self.smtp = None
@@ -218,7 +262,8 @@ class _ServerTestCase(unittest.TestCase):
             self._cleanup_dir(keep=True)
             raise
 
-    def _start_server(self):
+    @staticmethod
+    def server_binary():
         binary = Path(os.environ.get("TWOFOLD_BIN", str(DEFAULT_BIN)))
         if not binary.is_absolute():
             binary = REPO_ROOT / binary
@@ -226,6 +271,10 @@ class _ServerTestCase(unittest.TestCase):
             raise RuntimeError(
                 "server binary %s not found: build it with "
                 "`cargo build -p twofold-server` or set TWOFOLD_BIN" % binary)
+        return binary
+
+    def _start_server(self):
+        binary = self.server_binary()
         self.listen = "127.0.0.1:%d" % free_port()
         self.log_path = os.path.join(self.data_dir, "server.log")
         self.log_file = open(self.log_path, "wb")
@@ -365,6 +414,79 @@ class _ServerTestCase(unittest.TestCase):
         """A code of the same length that differs from ``code`` in every digit."""
         return "".join(str((int(c) + 5) % 10) for c in code)
 
+    # ---- the organization's stock ---------------------------------------------
+
+    def create_org_tokens(self, rows):
+        """createorgtokens, then getjobstatus until the job is done (bounded); the result."""
+        resp = self.call("createorgtokens", {"tokens": rows})
+        self.assertOk(resp)
+        job_token = resp.body.get("jobToken")
+        self.assertIsInstance(job_token, str, resp)
+        self.assertTrue(job_token, resp)
+        deadline = time.monotonic() + JOB_WAIT_S
+        seen = []
+        while True:
+            status = self.call("getjobstatus", {"jobToken": job_token})
+            self.assertOk(status)
+            seen.append(status.body.get("status"))
+            if status.body.get("status") == "done":
+                return status.body.get("jobResult")
+            self.assertIn(status.body.get("status"), ("pending", "in_progress"),
+                          "job %s: %r" % (job_token, status))
+            if time.monotonic() >= deadline:
+                self.fail("job %s not done within %.0f s: statuses %r"
+                          % (job_token, JOB_WAIT_S, seen))
+            time.sleep(0.1)
+
+    def add_hotp_token(self, serial, far_ahead=None):
+        """Adds one HOTP token with a fresh 160-bit seed to the stock; its pyotp twin.
+
+        With ``far_ahead``, the seed is one whose code at that counter is none of the
+        codes a normal pairing accepts (counters 0..10), so that code is surely refused.
+        """
+        while True:
+            seed = os.urandom(20)
+            twin = pyotp.HOTP(base64.b32encode(seed).decode("ascii"), digits=6)
+            if far_ahead is None or twin.at(far_ahead) not in {twin.at(c) for c in range(11)}:
+                break
+        result = self.create_org_tokens([{
+            "serialNumber": serial,
+            "tokenType": "HOTP",
+            "secretKey": seed.hex(),
+            "otpLength": "6",
+        }])
+        self.assertEqual(result, CREATE_OATH_DONE)
+        return twin
+
+    def start_token_pairing(self, username, serial):
+        start = self.call("startofflinepairing",
+                          {"username": username, "type": "TOKEN", "pairingData": serial})
+        self.assertOk(start)
+        self.assertEqual(start.body.get("tokenType"), "HOTP", start)
+        return self.assertDeviceIdentity(start)
+
+    def assertTokenPaired(self, finish, serial, device_id):
+        self.assertOk(finish)
+        self.assertEqual(finish.body.get("embeddedParameters"),
+                         {"oathSerialNumber": serial, "oathTokenType": "HOTP"}, finish)
+        if finish.body.get("deviceId") is not None:
+            self.assertEqual(finish.body["deviceId"], device_id, finish)
+
+    def import_yubikeys(self, keys):
+        """`twofold --data-dir <dir> yubikey import --org default <csv>` beside the server."""
+        csv_path = os.path.join(self.data_dir, "devices-yubikeys.csv")
+        with open(csv_path, "w", encoding="utf-8") as f:
+            f.write("".join(k.csv_line() + "\n" for k in keys))
+        command = [str(self.server_binary()), "--data-dir", self.data_dir,
+                   "yubikey", "import", "--org", DEFAULT_ORG, csv_path]
+        done = subprocess.run(command, cwd=str(REPO_ROOT), stdin=subprocess.DEVNULL,
+                              capture_output=True, timeout=CLI_TIMEOUT_S)
+        out = done.stdout.decode("utf-8", "replace")
+        err = done.stderr.decode("utf-8", "replace")
+        self.assertEqual(done.returncode, 0, "%s\nstdout: %s\nstderr: %s" % (command, out, err))
+        self.assertIn("imported %d YubiKeys" % len(keys), out, err)
+        return out
+
 
 # --------------------------------------------------------------------------
 # Working gateways
@@ -372,9 +494,9 @@ class _ServerTestCase(unittest.TestCase):
 
 
 class DevicePairingTest(_ServerTestCase):
-    """Gateways that accept everything: one user pairs four devices."""
+    """Gateways that accept everything: one user pairs six devices."""
 
-    def test_01_one_user_pairs_app_sms_email_voice(self):
+    def test_01_one_user_pairs_app_sms_email_voice_token_yubikey(self):
         username = new_username("dev")
         address = username + "@example.org"
         added = self.add_user(username, email=address)
@@ -483,6 +605,27 @@ class DevicePairingTest(_ServerTestCase):
         self.assertOk(finish)
         expected["Voice"] = (device_id, device_uuid)
 
+        # ---- 5. an HOTP hardware token from the organization's stock, API only -------
+        hotp = self.add_hotp_token(TOKEN_SERIAL)
+        session, device_id, device_uuid = self.start_token_pairing(username, TOKEN_SERIAL)
+        finish = self.call("finalizeofflinepairing", {"sessionId": session, "otp": hotp.at(0)})
+        self.assertTokenPaired(finish, TOKEN_SERIAL, device_id)
+        expected["Hardware Token"] = (device_id, device_uuid)
+
+        # ---- 6. a YubiKey whose key material the operator imported ---------------------
+        yubikey = SoftYubiKey.random(YUBIKEY_SERIAL, YUBIKEY_PUBLIC_ID, YUBIKEY_PRIVATE_ID_HEX)
+        self.import_yubikeys([yubikey])  # while the server runs
+        yubikey_otp = yubikey.otp()
+        self.assertTrue(yubikey_otp.startswith(YUBIKEY_PUBLIC_ID), yubikey_otp)
+        self.assertEqual(len(yubikey_otp), len(YUBIKEY_PUBLIC_ID) + 32, yubikey_otp)
+        paired = self.call("pairyubikey", {"username": username, "otp": yubikey_otp})
+        self.assertOk(paired)
+        device_id = paired.body.get("deviceId")
+        self.assertIs(type(device_id), int, paired)
+        self.assertTrue(0 < device_id < MAX_SAFE_INTEGER, paired)
+        self.assertRegex(paired.body.get("deviceUuid") or "", UUID_RE, paired)
+        expected["YubiKey"] = (device_id, paired.body["deviceUuid"])
+
         # ---- the user's devices ------------------------------------------------------
         details = self.user_details(username)
         self.assertEqual(details["status"], "ACTIVE", details)
@@ -490,7 +633,8 @@ class DevicePairingTest(_ServerTestCase):
         devices = details.get("devicesDetails")
         self.assertIsInstance(devices, list, details)
         self.assertEqual(sorted(d.get("type") for d in devices),
-                         sorted(["Authenticator App", "SMS", "Email", "Voice"]), devices)
+                         sorted(["Authenticator App", "SMS", "Email", "Voice",
+                                 "Hardware Token", "YubiKey"]), devices)
         by_type = {d["type"]: d for d in devices}
 
         primaries = [d for d in devices if d.get("deviceRole") == "PRIMARY"]
@@ -504,7 +648,7 @@ class DevicePairingTest(_ServerTestCase):
         self.assertEqual(details["deviceDetails"].get("deviceId"), primaries[0]["deviceId"])
 
         ids = [d.get("deviceId") for d in devices]
-        self.assertEqual(len(set(ids)), 4, ids)
+        self.assertEqual(len(set(ids)), 6, ids)
         for kind, (device_id, device_uuid) in expected.items():
             with self.subTest(device=kind):
                 d = by_type[kind]
@@ -519,12 +663,50 @@ class DevicePairingTest(_ServerTestCase):
                          by_type["SMS"])
         self.assertEqual(digits_of(by_type["Voice"].get("displayID")), digits_of(VOICE_NUMBER),
                          by_type["Voice"])
+        token = by_type["Hardware Token"]
+        self.assertEqual(token.get("oathSerialNumber"), TOKEN_SERIAL, token)
+        self.assertEqual(token.get("oathTokenType"), "HOTP", token)
+        self.assertEqual(by_type["YubiKey"].get("displayID"), YUBIKEY_PUBLIC_ID, by_type["YubiKey"])
 
         # ---- each channel went where it was configured to go ----------------------------
         channels = [e.get("channel") for e in self.outbox_entries()]
         self.assertEqual(channels, ["sms"], "only SMS is unconfigured, so only SMS is in the outbox")
         self.assertEqual([r.kind for r in self.twilio.snapshot()], ["Calls"])
         self.assertEqual(len(self.smtp.snapshot()[0]), 1)
+
+        # ---- a second user: a drifted token, and the first YubiKey OTP replayed -------
+        other = new_username("dev2")
+        self.add_user(other)
+        drifted = self.add_hotp_token(RESYNC_TOKEN_SERIAL, far_ahead=RESYNC_AHEAD)
+        session, device_id, device_uuid = self.start_token_pairing(other, RESYNC_TOKEN_SERIAL)
+        far = drifted.at(RESYNC_AHEAD)
+        resp = self.call("finalizeofflinepairing", {"sessionId": session, "otp": far})
+        self.assertError(resp, 400, 20513)
+        resp = self.call("finalizeofflinepairing",
+                         {"sessionId": session, "otp": far, "oathResync": True})
+        self.assertEqual((resp.status, resp.error_id), (200, 30016), resp)
+        self.assertTrue(resp.is_jws, "a 200 answer must be a signed JWS: %r" % resp.text)
+        resp = self.call("finalizeofflinepairing",
+                         {"sessionId": session, "otp": drifted.at(RESYNC_AHEAD + 1)})
+        self.assertTokenPaired(resp, RESYNC_TOKEN_SERIAL, device_id)
+
+        replayed = self.call("pairyubikey", {"username": other, "otp": yubikey_otp})
+        self.assertTrue(replayed.is_jws, replayed.text)
+        self.assertError(replayed, 400, 20532)
+
+        other_devices = self.user_details(other)["devicesDetails"]
+        self.assertEqual([(d.get("type"), d.get("deviceId"), d.get("deviceUuid"),
+                           d.get("oathSerialNumber"), d.get("oathTokenType"))
+                          for d in other_devices],
+                         [("Hardware Token", device_id, device_uuid, RESYNC_TOKEN_SERIAL, "HOTP")],
+                         other_devices)
+        self.assertEqual(other_devices[0].get("deviceRole"), "PRIMARY", other_devices)
+
+        # The first user still has the same six devices.
+        after = self.user_details(username)["devicesDetails"]
+        self.assertEqual(sorted((d["type"], d["deviceId"], d.get("deviceRole")) for d in after),
+                         sorted((d["type"], d["deviceId"], d.get("deviceRole")) for d in devices),
+                         after)
 
     def test_02_wrong_pairing_otp_is_20513(self):
         username = new_username("wrong")
@@ -566,6 +748,51 @@ class DevicePairingTest(_ServerTestCase):
         details = self.user_details(username)
         self.assertEqual([(d["type"], d["deviceId"]) for d in details["devicesDetails"]],
                          [("SMS", device_id)], details)
+
+
+# --------------------------------------------------------------------------
+# The YubiKey stand-in itself (no server)
+# --------------------------------------------------------------------------
+
+
+class YubicoOtpGeneratorTest(unittest.TestCase):
+    """The OTPs the pairing test sends are well formed, checked without the server."""
+
+    def setUp(self):
+        missing = missing_packages_message()
+        if missing:
+            self.fail(missing)
+
+    def test_crc16_check_value_and_residual(self):
+        # CRC-16/X-25 (this CRC, complemented) of "123456789" is 0x906E.
+        self.assertEqual((~crc16(b"123456789")) & 0xFFFF, 0x906E)
+        block = plaintext(bytes.fromhex(YUBIKEY_PRIVATE_ID_HEX), 0x1234, 0xABCDEF, 7, 0x5A5A)
+        self.assertEqual(len(block), 16)
+        self.assertEqual(block[:14], bytes.fromhex("010203040506" "3412" "efcdab" "07" "5a5a"))
+        self.assertEqual(crc16(block), 0xF0B8)
+        self.assertEqual(int.from_bytes(block[14:], "little"), (~crc16(block[:14])) & 0xFFFF)
+
+    def test_modhex(self):
+        self.assertEqual(modhex_encode(bytes(range(16))),
+                         "cccbcdcecfcgchcicjckclcncrctcucv")
+        self.assertEqual(modhex_encode(b"\x0f\xf0"), "cvvc")
+        self.assertEqual(modhex_decode("CVVC"), b"\x0f\xf0")
+        self.assertEqual(modhex_decode(YUBIKEY_PUBLIC_ID), bytes.fromhex("000001023456"))
+
+    def test_otp_decrypts_back(self):
+        key = SoftYubiKey.random(YUBIKEY_SERIAL, YUBIKEY_PUBLIC_ID, YUBIKEY_PRIVATE_ID_HEX)
+        first, second = key.otp(), key.otp()
+        self.assertNotEqual(first, second)
+        for i, otp in enumerate((first, second)):
+            self.assertRegex(otp, r"^[cbdefghijklnrtuv]{44}$")
+            block = key.decode(otp)
+            self.assertEqual(block[:6], bytes.fromhex(YUBIKEY_PRIVATE_ID_HEX))
+            self.assertEqual(int.from_bytes(block[6:8], "little"), 1)  # use counter
+            self.assertEqual(block[11], i)  # session counter
+            self.assertEqual(crc16(block), 0xF0B8)
+        line = key.csv_line().split(",")
+        self.assertEqual(line[:3], [YUBIKEY_SERIAL, YUBIKEY_PUBLIC_ID, YUBIKEY_PRIVATE_ID_HEX])
+        self.assertRegex(line[3], r"^[0-9a-f]{32}$")
 
 
 # --------------------------------------------------------------------------

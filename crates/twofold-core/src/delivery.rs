@@ -89,3 +89,24 @@ pub trait MessageSender: Send + Sync {
     /// Sends one message.
     async fn send(&self, message: &OutboundMessage) -> Result<(), DeliveryError>;
 }
+
+/// A Yubico validation service's verdict on one OTP (protocol 2.0, `/wsapi/2.0/verify`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum YubicoVerdict {
+    /// Valid and never seen before.
+    Valid,
+    /// Seen before: replayed, or counters that did not increase.
+    Replayed,
+    /// Not a valid OTP of a key the service knows.
+    Invalid,
+}
+
+/// A remote Yubico OTP validation service, for deployments whose key material lives in
+/// a validation server rather than in Twofold. The adapter signs requests with the API
+/// key, checks the response signature and the echoed OTP and nonce.
+#[async_trait]
+pub trait YubicoValidator: Send + Sync {
+    /// Validates `otp`; `nonce` (16–40 alphanumerics, from the injected RNG) ties the
+    /// answer to this request.
+    async fn validate(&self, otp: &str, nonce: &str) -> Result<YubicoVerdict, DeliveryError>;
+}

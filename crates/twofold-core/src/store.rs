@@ -238,6 +238,17 @@ pub struct SmsUsage {
     pub claimed: u32,
 }
 
+/// The outcome of reserving an SMS/voice send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmsReservation {
+    /// Counted; send it.
+    Reserved,
+    /// The user's used codes today reached the limit (20563).
+    ClaimedLimit,
+    /// The user's unused codes today reached the limit (20564).
+    UnclaimedLimit,
+}
+
 /// Devices and pairing sessions.
 #[async_trait]
 pub trait DeviceStore: Send + Sync {
@@ -273,8 +284,18 @@ pub trait DeviceStore: Send + Sync {
     async fn fail_pairing_attempt(&self, id: &str, max_attempts: u32) -> Result<AttemptOutcome, StoreError>;
     /// Today's SMS/voice usage of a user (`day` = days since the epoch, UTC).
     async fn sms_usage(&self, user: UserId, day: i64) -> Result<SmsUsage, StoreError>;
-    /// Counts one code sent (and, with `claimed`, used) today.
-    async fn record_sms(&self, user: UserId, day: i64, sent: u32, claimed: u32) -> Result<(), StoreError>;
+    /// Takes one of today's SMS/voice sends for the user, in one transaction that checks
+    /// both daily limits first, so concurrent sends cannot overrun them.
+    async fn reserve_sms(
+        &self,
+        user: UserId,
+        day: i64,
+        claimed_limit: u32,
+        unclaimed_limit: u32,
+    ) -> Result<SmsReservation, StoreError>;
+    /// Counts codes sent (a negative `sent` releases a reservation whose send failed) and
+    /// used today.
+    async fn record_sms(&self, user: UserId, day: i64, sent: i32, claimed: u32) -> Result<(), StoreError>;
 }
 
 /// An OATH token in the organization's stock.

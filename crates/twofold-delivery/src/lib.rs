@@ -11,6 +11,7 @@ mod smtp;
 pub mod templates;
 mod twilio;
 pub mod webhook;
+pub mod yubico;
 
 pub use config::{
     ChannelsConfig, ConfigError, DeliveryConfig, EmailConfig, GatewayConfig, Secret, SmtpTls, TwilioConfig,
@@ -24,3 +25,4 @@ pub use smtp::SmtpSender;
 pub use templates::{PurposeTemplates, Rendered, Templates};
 pub use twilio::TwilioSender;
 pub use webhook::WebhookSender;
+pub use yubico::{YubicoClient, YubicoConfig};

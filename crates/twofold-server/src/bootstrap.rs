@@ -153,9 +153,7 @@ pub async fn open(settings: &Settings, clock: Arc<dyn Clock>, random: Arc<dyn Ra
         );
     }
     let master = master_key(&key_file, random.as_ref(), true)?;
-    let delivery = twofold_delivery::Delivery::new(&settings.file_config()?.delivery, settings.outbox_file())
-        .context("the [delivery] configuration")?;
-    let core = Core::new(store, clock, random, master, Arc::new(delivery));
+    let core = wire(store, clock, random, master, settings)?;
     core.check_master_key().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let props_path = settings.properties_file();
     let mut first_start = false;
@@ -185,6 +183,28 @@ pub async fn open(settings: &Settings, clock: Arc<dyn Clock>, random: Arc<dyn Ra
         }
     }
     Ok(Bootstrapped { core, first_start })
+}
+
+/// Builds the core with the configured delivery backends and Yubico validation.
+///
+/// # Errors
+/// When `twofold.toml` is unreadable or its sections are invalid.
+pub fn wire(
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    random: Arc<dyn Random>,
+    master: MasterKey,
+    settings: &Settings,
+) -> anyhow::Result<Core> {
+    let file = settings.file_config()?;
+    let delivery = twofold_delivery::Delivery::new(&file.delivery, settings.outbox_file())
+        .context("the [delivery] configuration")?;
+    let mut core = Core::new(store, clock, random, master, Arc::new(delivery));
+    if let Some(yubico) = &file.yubico {
+        let client = twofold_delivery::YubicoClient::new(yubico).context("the [yubico] configuration")?;
+        core = core.with_yubico_validator(Arc::new(client));
+    }
+    Ok(core)
 }
 
 /// Creates a token for an organization and returns its properties.

@@ -149,15 +149,7 @@ async fn operator_core(settings: &Settings) -> anyhow::Result<Core> {
     let random: Arc<dyn twofold_core::Random> = Arc::new(OsRandom);
     let master = bootstrap::master_key(&settings.master_key_file(), random.as_ref(), false)?;
     let store = bootstrap::open_store(settings).await?;
-    let delivery = twofold_delivery::Delivery::new(&settings.file_config()?.delivery, settings.outbox_file())
-        .context("the [delivery] configuration")?;
-    Ok(Core::new(
-        store,
-        Arc::new(SystemClock),
-        random,
-        master,
-        Arc::new(delivery),
-    ))
+    bootstrap::wire(store, Arc::new(SystemClock), random, master, settings)
 }
 
 fn domain(e: twofold_core::DomainError) -> anyhow::Error {

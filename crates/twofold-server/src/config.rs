@@ -36,6 +36,8 @@ pub struct Settings {
 pub struct FileConfig {
     /// Where SMS, voice and email codes go (docs/configuration.md).
     pub delivery: twofold_delivery::DeliveryConfig,
+    /// A Yubico validation service; without it YubiKeys validate against imported keys.
+    pub yubico: Option<twofold_delivery::YubicoConfig>,
 }
 
 impl Settings {

@@ -11,7 +11,7 @@ use twofold_core::ids::{ApiTokenId, OrgId, UserId};
 use twofold_core::model::{ActivationCode, ApiToken, Membership, Org, OrgSettings, Profile, Service, User, UserStatus};
 use twofold_core::store::{
     AttemptOutcome, DeviceStore, HealthStore, InsertUser, JobRecord, NewActivationCode, NewDevice, NewOrg, NewUser,
-    OrgStore, PairOutcome, PairingSession, SmsUsage, StockToken, TokenStore, UserStore, YubikeyRecord,
+    OrgStore, PairOutcome, PairingSession, SmsReservation, SmsUsage, StockToken, TokenStore, UserStore, YubikeyRecord,
 };
 use twofold_core::{Store, StoreError};
 
@@ -122,7 +122,8 @@ forward_impl!(DeviceStore {
     pairing_session(id: &str) -> Option<PairingSession>;
     fail_pairing_attempt(id: &str, max_attempts: u32) -> AttemptOutcome;
     sms_usage(user: UserId, day: i64) -> SmsUsage;
-    record_sms(user: UserId, day: i64, sent: u32, claimed: u32) -> ();
+    reserve_sms(user: UserId, day: i64, claimed_limit: u32, unclaimed_limit: u32) -> SmsReservation;
+    record_sms(user: UserId, day: i64, sent: i32, claimed: u32) -> ();
 });
 
 forward_impl!(TokenStore {

@@ -51,6 +51,15 @@ impl TestApp {
     /// # Panics
     /// When the server cannot start: tests cannot proceed anyway.
     pub async fn start() -> Self {
+        Self::start_with(|core| core).await
+    }
+
+    /// Starts a server whose core `configure` may adjust (e.g. a remote Yubico
+    /// validation service).
+    ///
+    /// # Panics
+    /// When the server cannot start.
+    pub async fn start_with(configure: impl FnOnce(Core) -> Core) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -63,13 +72,13 @@ impl TestApp {
             .expect("bootstrap");
         let faults = Arc::new(FaultyStore::new(boot.core.store.clone()));
         let sender = Arc::new(RecordingSender::new());
-        let core = Core::new(
+        let core = configure(Core::new(
             faults.clone(),
             clock.clone(),
             boot.core.random.clone(),
             boot.core.master.clone(),
             sender.clone(),
-        );
+        ));
         let state = AppState {
             core: core.clone(),
             metrics: twofold_server::metrics::handle(),

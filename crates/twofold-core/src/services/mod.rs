@@ -18,7 +18,7 @@ pub use yubikey::YubikeyInput;
 
 use crate::clock::Clock;
 use crate::crypto::MasterKey;
-use crate::delivery::MessageSender;
+use crate::delivery::{MessageSender, YubicoValidator};
 use crate::random::Random;
 use crate::store::Store;
 
@@ -35,6 +35,8 @@ pub struct Core {
     pub master: MasterKey,
     /// Sends SMS, voice and email codes.
     pub sender: Arc<dyn MessageSender>,
+    /// A remote Yubico validation service; `None` validates against imported keys.
+    pub yubico: Option<Arc<dyn YubicoValidator>>,
 }
 
 impl Core {
@@ -53,7 +55,15 @@ impl Core {
             random,
             master,
             sender,
+            yubico: None,
         }
+    }
+
+    /// Validates YubiKey OTPs with a remote validation service instead of imported keys.
+    #[must_use]
+    pub fn with_yubico_validator(mut self, validator: Arc<dyn YubicoValidator>) -> Self {
+        self.yubico = Some(validator);
+        self
     }
 
     fn now(&self) -> i64 {

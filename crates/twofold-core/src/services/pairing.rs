@@ -18,7 +18,7 @@ use crate::device::{DEVICE_ID_BOUND, Device, DeviceId, DeviceType, OathParams};
 use crate::error::DomainError;
 use crate::model::{Org, User, UserStatus};
 use crate::phone::Phone;
-use crate::store::{AttemptOutcome, NewDevice, PairOutcome, PairingSession};
+use crate::store::{AttemptOutcome, NewDevice, PairOutcome, PairingSession, SmsReservation};
 
 /// How long an authenticator-app pairing may take (scan the QR code, type a code).
 const APP_PAIRING_MS: i64 = 10 * 60 * 1000;
@@ -177,7 +177,7 @@ impl Core {
         if unique
             && self
                 .store
-                .target_owner(org.id, device.kind, device.phone.as_deref().unwrap_or(&target))
+                .target_owner(org.id, device.kind, &target)
                 .await?
                 .is_some_and(|owner| owner != user.id)
         {
@@ -222,12 +222,15 @@ impl Core {
         let to = to.ok_or(DomainError::NotSupported("the device has no address"))?;
         let phone = channel != Channel::Email;
         if phone {
-            let usage = self.store.sms_usage(user.id, self.day()).await?;
-            if usage.claimed >= org.settings.sms_daily_claimed {
-                return Err(DomainError::DailyClaimedLimit);
-            }
-            if usage.sent.saturating_sub(usage.claimed) >= org.settings.sms_daily_unclaimed {
-                return Err(DomainError::DailyUnclaimedLimit);
+            let s = &org.settings;
+            match self
+                .store
+                .reserve_sms(user.id, self.day(), s.sms_daily_claimed, s.sms_daily_unclaimed)
+                .await?
+            {
+                SmsReservation::Reserved => {}
+                SmsReservation::ClaimedLimit => return Err(DomainError::DailyClaimedLimit),
+                SmsReservation::UnclaimedLimit => return Err(DomainError::DailyUnclaimedLimit),
             }
         }
         let otp = self
@@ -249,15 +252,16 @@ impl Core {
                 // The cause is operator information; it never reaches the client and
                 // senders never put the code in it.
                 tracing::warn!(channel = channel.as_str(), cause = %cause, "code delivery failed");
+                if phone {
+                    // The code never left: give the reservation back.
+                    self.store.record_sms(user.id, self.day(), -1, 0).await?;
+                }
                 return Err(if channel == Channel::Sms {
                     DomainError::SmsSendFailed
                 } else {
                     DomainError::OtpSendFailed
                 });
             }
-        }
-        if phone {
-            self.store.record_sms(user.id, self.day(), 1, 0).await?;
         }
         Ok(otp)
     }

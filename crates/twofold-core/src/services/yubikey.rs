@@ -11,6 +11,7 @@ use twofold_factors::yubikey::{self, YubiVerification};
 use super::Core;
 use super::pairing::device_context;
 use crate::caller::AdminCaller;
+use crate::delivery::{YubicoValidator, YubicoVerdict};
 use crate::device::{Device, DeviceType};
 use crate::error::DomainError;
 use crate::model::Org;
@@ -51,6 +52,41 @@ fn unpacked(counter: i64) -> Option<(u16, u8)> {
 }
 
 impl Core {
+    /// Pairing against a remote validation service: it knows the keys and their
+    /// counters; Twofold keeps only the public id.
+    async fn pair_remote_yubikey(
+        &self,
+        admin: &AdminCaller<'_>,
+        user: &crate::model::User,
+        otp: &str,
+        public_id: &str,
+        validator: &dyn YubicoValidator,
+        unique: bool,
+    ) -> Result<Device, DomainError> {
+        let org = admin.org();
+        let mut nonce_bytes = [0u8; 16];
+        self.random.fill(&mut nonce_bytes);
+        let nonce = HEXLOWER_PERMISSIVE.encode(&nonce_bytes);
+        match validator.validate(otp, &nonce).await {
+            Ok(YubicoVerdict::Valid) => {}
+            Ok(YubicoVerdict::Replayed) => return Err(DomainError::CodeSpent),
+            Ok(YubicoVerdict::Invalid) => return Err(DomainError::WrongCode),
+            Err(e) => return Err(DomainError::Internal(format!("Yubico validation service: {e}"))),
+        }
+        if unique
+            && self
+                .store
+                .target_owner(org.id, DeviceType::YubiKey, public_id)
+                .await?
+                .is_some_and(|o| o != user.id)
+        {
+            return Err(DomainError::DeviceInUse);
+        }
+        let mut device = self.new_device(org, user, DeviceType::YubiKey);
+        device.serial = Some(public_id.to_string());
+        self.finish_pair(org, &device, None).await
+    }
+
     /// Imports YubiKey key material; returns the public ids already present (skipped).
     ///
     /// # Errors
@@ -113,6 +149,11 @@ impl Core {
         let org = admin.org();
         let otp = otp.trim().to_ascii_lowercase();
         let split = yubikey::split_otp(&otp).map_err(|_| DomainError::WrongCode)?;
+        if let Some(validator) = &self.yubico {
+            return self
+                .pair_remote_yubikey(admin, &user, &otp, &split.public_id, validator.as_ref(), unique)
+                .await;
+        }
         let record = self
             .store
             .yubikey(org.id, &split.public_id)

@@ -6,7 +6,9 @@ use sqlx::sqlite::SqliteRow;
 use twofold_core::StoreError;
 use twofold_core::device::{Device, DeviceId, DeviceType};
 use twofold_core::ids::{OrgId, UserId};
-use twofold_core::store::{AttemptOutcome, DeviceStore, NewDevice, PairOutcome, PairingSession, SmsUsage};
+use twofold_core::store::{
+    AttemptOutcome, DeviceStore, NewDevice, PairOutcome, PairingSession, SmsReservation, SmsUsage,
+};
 
 use super::{SqliteStore, is_unique_violation, store_err};
 use crate::rows::{device_type, oath};
@@ -283,7 +285,7 @@ impl DeviceStore for SqliteStore {
         // SMS and voice share phone numbers: a number is one person's whatever the channel.
         let sql = match kind {
             DeviceType::Sms | DeviceType::Voice => {
-                "SELECT user_id FROM devices WHERE org_id = $1 AND phone = $2 LIMIT 1"
+                "SELECT user_id FROM devices WHERE org_id = $1 AND (phone = $2 OR phone LIKE $2 || ',%') LIMIT 1"
             }
             DeviceType::Email => "SELECT user_id FROM devices WHERE org_id = $1 AND email = $2 LIMIT 1",
             DeviceType::AuthenticatorApp | DeviceType::HardwareToken | DeviceType::YubiKey => {
@@ -377,7 +379,44 @@ impl DeviceStore for SqliteStore {
         })
     }
 
-    async fn record_sms(&self, user: UserId, day: i64, sent: u32, claimed: u32) -> Result<(), StoreError> {
+    async fn reserve_sms(
+        &self,
+        user: UserId,
+        day: i64,
+        claimed_limit: u32,
+        unclaimed_limit: u32,
+    ) -> Result<SmsReservation, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let row = sqlx::query("SELECT sent, claimed FROM sms_usage WHERE user_id = $1 AND day = $2")
+            .bind(user.0)
+            .bind(day)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(store_err)?;
+        let (sent, claimed): (i64, i64) = match &row {
+            Some(r) => (get(r, "sent")?, get(r, "claimed")?),
+            None => (0, 0),
+        };
+        if claimed >= i64::from(claimed_limit) {
+            return Ok(SmsReservation::ClaimedLimit);
+        }
+        if sent - claimed >= i64::from(unclaimed_limit) {
+            return Ok(SmsReservation::UnclaimedLimit);
+        }
+        sqlx::query(
+            "INSERT INTO sms_usage (user_id, day, sent, claimed) VALUES ($1, $2, 1, 0) \
+             ON CONFLICT (user_id, day) DO UPDATE SET sent = sent + 1",
+        )
+        .bind(user.0)
+        .bind(day)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_err)?;
+        tx.commit().await.map_err(store_err)?;
+        Ok(SmsReservation::Reserved)
+    }
+
+    async fn record_sms(&self, user: UserId, day: i64, sent: i32, claimed: u32) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO sms_usage (user_id, day, sent, claimed) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (user_id, day) DO UPDATE SET sent = sent + excluded.sent, claimed = claimed + excluded.claimed",

@@ -9,7 +9,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("twofold-factors", &[]),
     ("twofold-core", &["twofold-proto", "twofold-factors"]),
     ("twofold-store", &["twofold-core", "twofold-proto"]),
-    ("twofold-delivery", &["twofold-core", "twofold-proto"]),
+    (
+        "twofold-delivery",
+        &["twofold-core", "twofold-proto", "twofold-factors"],
+    ),
     (
         "twofold-server",
         &[

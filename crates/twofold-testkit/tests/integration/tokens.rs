@@ -480,3 +480,99 @@ mod yubikeys {
         assert_error(&reply, ErrorId::YubikeyDisabled);
     }
 }
+
+mod remote_yubico {
+    use std::sync::Arc;
+
+    use serde_json::json;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use twofold_factors::yubico_protocol::build_response;
+    use twofold_proto::ErrorId;
+    use twofold_testkit::TestApp;
+
+    use super::user;
+    use crate::{assert_error, assert_ok};
+
+    const API_KEY: &[u8] = b"0123456789abcdefghij";
+
+    /// A validation server on loopback: OK the first time it sees an OTP, REPLAYED_OTP
+    /// after; every answer signed with the API key and echoing otp and nonce.
+    async fn fake_validation_server() -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut seen = std::collections::HashSet::new();
+            for _ in 0..20 {
+                let Ok((mut s, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut buf = vec![0u8; 8192];
+                let n = s.read(&mut buf).await.unwrap_or(0);
+                let head = String::from_utf8_lossy(&buf[..n]).to_string();
+                let query = head
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|p| p.split_once('?'))
+                    .map(|(_, q)| q.to_string())
+                    .unwrap_or_default();
+                let get = |k: &str| {
+                    query
+                        .split('&')
+                        .find_map(|kv| kv.strip_prefix(&format!("{k}=")))
+                        .unwrap_or("")
+                        .to_string()
+                };
+                let (otp, nonce) = (get("otp"), get("nonce"));
+                let status = if seen.insert(otp.clone()) { "OK" } else { "REPLAYED_OTP" };
+                let body = build_response(
+                    &[
+                        ("otp", &otp),
+                        ("nonce", &nonce),
+                        ("t", "2026-12-03T00:00:00Z0000"),
+                        ("status", status),
+                    ],
+                    API_KEY,
+                );
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(answer.as_bytes()).await;
+            }
+        });
+        format!("http://{addr}/wsapi/2.0/verify")
+    }
+
+    #[tokio::test]
+    async fn pairyubikey_through_a_validation_server() {
+        let url = fake_validation_server().await;
+        let config = twofold_delivery::YubicoConfig {
+            url,
+            client_id: 42,
+            api_key: data_encoding::BASE64.encode(API_KEY).into(),
+            timeout_secs: 5,
+        };
+        let client = Arc::new(twofold_delivery::YubicoClient::new(&config).unwrap());
+        let app = TestApp::start_with(|core| core.with_yubico_validator(client)).await;
+        user(&app, "rae").await;
+        user(&app, "sid").await;
+        let otp = "ccccccbcdefgkrtlbhjgbnglgihfdklbvndlbvcnvbbf";
+        assert_ok(
+            &app.client
+                .call_raw("pairyubikey", &json!({"username": "rae", "otp": otp}))
+                .await
+                .unwrap(),
+        );
+        let d = app.client.get_user_details("rae").await.unwrap().body["userDetails"]["deviceDetails"].clone();
+        assert_eq!(
+            (d["type"].clone(), d["displayID"].clone()),
+            (json!("YubiKey"), json!("ccccccbcdefg"))
+        );
+        let reply = app
+            .client
+            .call_raw("pairyubikey", &json!({"username": "sid", "otp": otp}))
+            .await
+            .unwrap();
+        assert_error(&reply, ErrorId::PasscodeAlreadyUsed);
+    }
+}
