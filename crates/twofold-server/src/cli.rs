@@ -147,7 +147,12 @@ pub fn main() -> ExitCode {
 
 async fn operator_core(settings: &Settings) -> anyhow::Result<Core> {
     let random: Arc<dyn twofold_core::Random> = Arc::new(OsRandom);
-    let master = bootstrap::master_key(&settings.master_key_file(), random.as_ref(), false)?;
+    let master = bootstrap::master_key(&settings.master_key_file(), random.as_ref(), false).with_context(|| {
+        format!(
+            "no master key yet: start the server once (cargo run --release) to create the data directory {}",
+            settings.data_dir.display()
+        )
+    })?;
     let store = bootstrap::open_store(settings).await?;
     bootstrap::wire(store, Arc::new(SystemClock), random, master, settings)
 }
@@ -350,12 +355,26 @@ async fn healthcheck(settings: &Settings) -> anyhow::Result<()> {
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TWOFOLD_LOG").unwrap_or_else(|_| "info".into()))
         .init();
-    let boot = bootstrap::open(&settings, Arc::new(SystemClock), Arc::new(OsRandom)).await?;
+    // One server per data directory: a second one would rewrite pingid.properties to its
+    // own address and race the first on the same database file.
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
+    let lock_path = settings.data_dir.join("serve.lock");
+    let lock = std::fs::File::create(&lock_path).with_context(|| format!("creating {}", lock_path.display()))?;
+    if lock.try_lock().is_err() {
+        anyhow::bail!(
+            "another twofold server is running on the data directory {}; stop it or use --data-dir",
+            settings.data_dir.display()
+        );
+    }
+    // Bind before touching anything, so a start that cannot listen changes nothing.
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("listening on {}", settings.listen))?;
+    let boot = bootstrap::open(&settings, Arc::new(SystemClock), Arc::new(OsRandom)).await?;
     let props = settings.properties_file();
     if boot.first_start {
         println!("Twofold created organization 'default' and wrote {}", props.display());
@@ -368,7 +387,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     println!("  properties: {}", props.display());
     println!("  admin URL:  {}", settings.idp_url());
     println!(
-        "  try:        cargo run -p twofold-cli -- --props {} call adduser '{{\"username\":\"alice\",\"activateUser\":true}}'",
+        "  try:        cargo run -p twofold-cli -- --props {} getuserdetails --user alice",
         props.display()
     );
     let state = AppState {
@@ -376,6 +395,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         metrics: twofold_server::metrics::handle(),
     };
     twofold_server::serve::serve(listener, router(state), shutdown_signal()).await;
+    println!("Twofold stopped");
+    drop(lock);
     Ok(())
 }
 

@@ -8,24 +8,24 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, clap::Args)]
 pub struct Settings {
     /// Address to listen on.
-    #[arg(long, env = "TWOFOLD_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(long, global = true, env = "TWOFOLD_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
     /// Data directory: twofold.db, master.key and pingid.properties live here.
-    #[arg(long, env = "TWOFOLD_DATA_DIR", default_value = "twofold-data")]
+    #[arg(long, global = true, env = "TWOFOLD_DATA_DIR", default_value = "twofold-data")]
     pub data_dir: PathBuf,
     /// The URL clients use to reach this server (default `http://<listen>`); the
     /// properties file's idp_url is this plus /pingid.
-    #[arg(long, env = "TWOFOLD_PUBLIC_URL")]
+    #[arg(long, global = true, env = "TWOFOLD_PUBLIC_URL")]
     pub public_url: Option<String>,
     /// Database URL (default `sqlite://<data-dir>/twofold.db`).
-    #[arg(long, env = "TWOFOLD_DATABASE_URL")]
+    #[arg(long, global = true, env = "TWOFOLD_DATABASE_URL")]
     pub database_url: Option<String>,
     /// Master key file (default `<data-dir>/master.key`, created on first start).
-    #[arg(long, env = "TWOFOLD_MASTER_KEY_FILE")]
+    #[arg(long, global = true, env = "TWOFOLD_MASTER_KEY_FILE")]
     pub master_key_file: Option<PathBuf>,
     /// Configuration file with the `[delivery]` section (default `<data-dir>/twofold.toml`
     /// when it exists).
-    #[arg(long, env = "TWOFOLD_CONFIG")]
+    #[arg(long, global = true, env = "TWOFOLD_CONFIG")]
     pub config: Option<PathBuf>,
 }
 

@@ -99,7 +99,8 @@ impl Core {
     /// user's devices), `ORDER` (1..=device count; 1 is the same as SET_PRIMARY).
     ///
     /// # Errors
-    /// 10589 unknown attribute, 10576 user not ACTIVE, 20527 foreign device, 10575
+    /// 10589 unknown attribute, 10570 user SUSPENDED, 10576 user otherwise not ACTIVE,
+    /// 20527 foreign device, 10575
     /// nickname taken, 422 bad value.
     pub async fn update_device_attr(
         &self,
@@ -114,8 +115,10 @@ impl Core {
             return Err(DomainError::UnknownAttribute(attribute));
         }
         let user = self.find_user(admin, username).await?;
-        if user.status_at(self.now()) != UserStatus::Active {
-            return Err(DomainError::UserMustBeActive);
+        match user.status_at(self.now()) {
+            UserStatus::Active => {}
+            UserStatus::Suspended => return Err(DomainError::DeviceChangeNotAllowed),
+            _ => return Err(DomainError::UserMustBeActive),
         }
         let device = self.users_device(&user, device_id).await?;
         match attribute.as_str() {

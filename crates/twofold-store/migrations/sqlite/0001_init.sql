@@ -21,7 +21,8 @@ CREATE TABLE api_tokens (
 CREATE INDEX api_tokens_org ON api_tokens(org_id);
 
 CREATE TABLE users (
-    id              INTEGER PRIMARY KEY,
+    -- AUTOINCREMENT: a deleted user's id (shown as userId) is never given to another.
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
     org_id          INTEGER NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
     username        TEXT    NOT NULL,
     -- Unicode lower case of username: uniqueness per organization is case-insensitive

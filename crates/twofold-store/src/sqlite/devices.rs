@@ -287,7 +287,7 @@ impl DeviceStore for SqliteStore {
             DeviceType::Sms | DeviceType::Voice => {
                 "SELECT user_id FROM devices WHERE org_id = $1 AND (phone = $2 OR phone LIKE $2 || ',%') LIMIT 1"
             }
-            DeviceType::Email => "SELECT user_id FROM devices WHERE org_id = $1 AND email = $2 LIMIT 1",
+            DeviceType::Email => "SELECT user_id FROM devices WHERE org_id = $1 AND lower(email) = lower($2) LIMIT 1",
             DeviceType::AuthenticatorApp | DeviceType::HardwareToken | DeviceType::YubiKey => {
                 "SELECT user_id FROM devices WHERE org_id = $1 AND serial = $2 LIMIT 1"
             }
