@@ -160,6 +160,51 @@ pub enum DomainError {
     /// Resync codes are not consecutive.
     #[error("resync codes do not match")]
     ResyncMismatch,
+    /// More codes asked for one phone or address within 10 minutes than allowed.
+    #[error("too many code sends")]
+    TooManySends,
+    /// Auth op: the username is malformed.
+    #[error("malformed username (authentication)")]
+    AuthMalformedUsername,
+    /// Auth op: the user does not exist.
+    #[error("user not defined")]
+    AuthUserNotFound,
+    /// Auth op: an unknown service alias.
+    #[error("unknown service (authentication)")]
+    AuthUnknownService,
+    /// The user is not enabled for the service.
+    #[error("service not active for the user")]
+    ServiceNotActive,
+    /// Auth op for a SUSPENDED user.
+    #[error("user suspended")]
+    UserSuspended,
+    /// An administrator locked the user.
+    #[error("user locked by an administrator")]
+    AdminLocked,
+    /// Too many consecutive failures: locked until the lockout period ends.
+    #[error("user temporarily locked")]
+    LockedOut,
+    /// An administrator blocked OTP authentication for the user.
+    #[error("OTP blocked")]
+    OtpBlocked,
+    /// Auth op for a user without devices.
+    #[error("no paired device")]
+    NoDevice,
+    /// None of the user's devices may be used here.
+    #[error("no usable device")]
+    NoUsableDevice,
+    /// The session's device was unpaired after the session started.
+    #[error("session device removed")]
+    SessionDeviceGone,
+    /// The session's code expired.
+    #[error("code expired")]
+    CodeExpired,
+    /// The session was cancelled.
+    #[error("authentication cancelled")]
+    Cancelled,
+    /// An unexpected failure in an auth op.
+    #[error("authentication failure: {0}")]
+    AuthInternal(String),
     /// getjobstatus with an unknown or expired job token.
     #[error("job not found")]
     JobNotFound,
@@ -249,6 +294,21 @@ impl DomainError {
             DomainError::ResyncFailed(_) => ErrorId::TokenResyncFailed,
             DomainError::ResyncMismatch => ErrorId::ResyncPasscodesDoNotMatch,
             DomainError::JobNotFound => ErrorId::JobNotFound,
+            DomainError::TooManySends => ErrorId::TooManyOtpSends,
+            DomainError::AuthMalformedUsername => ErrorId::AuthInvalidUsername,
+            DomainError::AuthUserNotFound => ErrorId::UserNotDefined,
+            DomainError::AuthUnknownService => ErrorId::AuthServiceProviderNotFound,
+            DomainError::ServiceNotActive => ErrorId::ServiceNotEnabledForUser,
+            DomainError::UserSuspended => ErrorId::AccountSuspended,
+            DomainError::AdminLocked => ErrorId::UserLocked,
+            DomainError::LockedOut => ErrorId::AccountTemporarilyLocked,
+            DomainError::OtpBlocked => ErrorId::OtpBlocked,
+            DomainError::NoDevice => ErrorId::NoPairedDevice,
+            DomainError::NoUsableDevice => ErrorId::NoUsableDevice,
+            DomainError::SessionDeviceGone => ErrorId::SessionDeviceRemoved,
+            DomainError::CodeExpired => ErrorId::OtpChallengeExpired,
+            DomainError::Cancelled => ErrorId::AuthenticationCancelled,
+            DomainError::AuthInternal(_) => ErrorId::ErrorLoggingIn,
             DomainError::Conflict(_) => ErrorId::FailedTransaction,
             DomainError::Store(_) => ErrorId::DatabaseError,
             DomainError::Internal(_) => ErrorId::InternalServerError,

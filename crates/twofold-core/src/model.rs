@@ -50,6 +50,17 @@ pub struct OrgSettings {
     pub authenticator_app_enabled: bool,
     /// WebAuthn devices allowed (20573 otherwise).
     pub webauthn_enabled: bool,
+    /// Device-selection mode: a user with several devices picks one (30008) instead of
+    /// the PRIMARY being used.
+    pub device_selection: bool,
+    /// How long an authentication session lives, in seconds.
+    pub session_lifetime_secs: u32,
+    /// Consecutive failed factor attempts (across sessions) that lock a user (20526).
+    pub lockout_threshold: u32,
+    /// How long such a lockout lasts, in seconds.
+    pub lockout_secs: u32,
+    /// Codes that may be sent to one phone or address within 10 minutes (20548 beyond).
+    pub resend_limit: u32,
 }
 
 impl Default for OrgSettings {
@@ -69,6 +80,11 @@ impl Default for OrgSettings {
             oath_enabled: true,
             authenticator_app_enabled: true,
             webauthn_enabled: true,
+            device_selection: false,
+            session_lifetime_secs: 600,
+            lockout_threshold: 10,
+            lockout_secs: 900,
+            resend_limit: 10,
         }
     }
 }
@@ -93,7 +109,7 @@ fn parse_bool(key: &str, value: &str) -> Result<bool, String> {
 
 impl OrgSettings {
     /// Every setting name, in display order.
-    pub const KEYS: [&'static str; 14] = [
+    pub const KEYS: [&'static str; 19] = [
         "max_users",
         "disabled_services",
         "otp_length",
@@ -108,6 +124,11 @@ impl OrgSettings {
         "oath_enabled",
         "authenticator_app_enabled",
         "webauthn_enabled",
+        "device_selection",
+        "session_lifetime_secs",
+        "lockout_threshold",
+        "lockout_secs",
+        "resend_limit",
     ];
 
     /// One setting's text form.
@@ -128,6 +149,11 @@ impl OrgSettings {
             "oath_enabled" => self.oath_enabled.to_string(),
             "authenticator_app_enabled" => self.authenticator_app_enabled.to_string(),
             "webauthn_enabled" => self.webauthn_enabled.to_string(),
+            "device_selection" => self.device_selection.to_string(),
+            "session_lifetime_secs" => self.session_lifetime_secs.to_string(),
+            "lockout_threshold" => self.lockout_threshold.to_string(),
+            "lockout_secs" => self.lockout_secs.to_string(),
+            "resend_limit" => self.resend_limit.to_string(),
             _ => return None,
         })
     }
@@ -202,6 +228,11 @@ impl OrgSettings {
             "oath_enabled" => self.oath_enabled = parse_bool(key, value)?,
             "authenticator_app_enabled" => self.authenticator_app_enabled = parse_bool(key, value)?,
             "webauthn_enabled" => self.webauthn_enabled = parse_bool(key, value)?,
+            "device_selection" => self.device_selection = parse_bool(key, value)?,
+            "session_lifetime_secs" => self.session_lifetime_secs = parse_num(key, value, 60..=86_400)?,
+            "lockout_threshold" => self.lockout_threshold = parse_num(key, value, 1..=1000)?,
+            "lockout_secs" => self.lockout_secs = parse_num(key, value, 1..=604_800)?,
+            "resend_limit" => self.resend_limit = parse_num(key, value, 1..=1000)?,
             other => return Err(format!("unknown setting {other:?}; known: {}", Self::KEYS.join(", "))),
         }
         Ok(())

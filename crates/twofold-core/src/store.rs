@@ -391,6 +391,123 @@ pub trait TokenStore: Send + Sync {
     async fn job(&self, org: OrgId, token: &str) -> Result<Option<JobRecord>, StoreError>;
 }
 
+/// An authentication session (startauthentication / authonline → authoffline).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthSession {
+    /// `webs_…`.
+    pub id: String,
+    /// Organization.
+    pub org_id: OrgId,
+    /// The user authenticating.
+    pub user_id: UserId,
+    /// The device challenged (None while selecting, and for backup sessions).
+    pub device_id: Option<DeviceId>,
+    /// `auth` or `backup`.
+    pub kind: String,
+    /// The service (`web`, `rescuecode`).
+    pub sp_alias: String,
+    /// `selecting`, `challenge`, `processing`, `approved`, `failed`, `cancelled`.
+    pub state: String,
+    /// Keyed hash of a sent code.
+    pub code_hash: Option<Vec<u8>>,
+    /// Backup sessions: `sms`, `voice` or `email`.
+    pub backup_channel: Option<String>,
+    /// Backup sessions: the address the code went to.
+    pub backup_target: Option<String>,
+    /// A token resync in progress: the counter the first code matched.
+    pub resync_counter: Option<i64>,
+    /// Wrong codes so far.
+    pub attempts: u32,
+    /// When the current code stops being valid.
+    pub challenge_expires_ms: Option<i64>,
+    /// When the session ends.
+    pub expires_ms: i64,
+    /// Creation time.
+    pub created_ms: i64,
+}
+
+/// A user's authentication guards.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AuthGuard {
+    /// Consecutive failed factor attempts (across sessions).
+    pub failed_attempts: u32,
+    /// Locked out until then (20526).
+    pub locked_until_ms: Option<i64>,
+    /// An administrator locked the user (20524).
+    pub admin_locked: bool,
+    /// An administrator blocked OTP authentication (20565).
+    pub otp_blocked: bool,
+}
+
+/// One audit record: who, with which device, which operation, the outcome, from where,
+/// when. Never a code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    /// Organization.
+    pub org_id: OrgId,
+    /// The user, when known.
+    pub user_id: Option<UserId>,
+    /// The username as sent.
+    pub username: Option<String>,
+    /// The device involved.
+    pub device_id: Option<DeviceId>,
+    /// The operation.
+    pub op: String,
+    /// The errorId answered.
+    pub error_id: u32,
+    /// The client's IP (`ipAddr`), when given.
+    pub source_ip: Option<String>,
+    /// When.
+    pub created_ms: i64,
+}
+
+/// Authentication sessions, lockout state, code sends and the audit trail.
+#[async_trait]
+pub trait AuthStore: Send + Sync {
+    /// Stores a new session.
+    async fn create_auth_session(&self, session: &AuthSession) -> Result<(), StoreError>;
+    /// Looks a session up.
+    async fn auth_session(&self, id: &str) -> Result<Option<AuthSession>, StoreError>;
+    /// Sets the challenge (device, code hash, code expiry) of a session in `selecting` or
+    /// `challenge` state, moving it to `challenge`; false if it is in no such state.
+    async fn set_challenge(
+        &self,
+        id: &str,
+        device: Option<DeviceId>,
+        code_hash: Option<Vec<u8>>,
+        challenge_expires_ms: Option<i64>,
+    ) -> Result<bool, StoreError>;
+    /// Moves a session from `from` to `to`; false if it was not in `from`.
+    async fn transition_session(&self, id: &str, from: &str, to: &str) -> Result<bool, StoreError>;
+    /// A wrong code on a `processing` session: back to `challenge` with one more attempt,
+    /// or `failed` at `max_attempts`.
+    async fn fail_session_attempt(&self, id: &str, max_attempts: u32) -> Result<AttemptOutcome, StoreError>;
+    /// Records the counter a resync matched and returns the session to `challenge`.
+    async fn set_session_resync(&self, id: &str, counter: i64) -> Result<bool, StoreError>;
+    /// The user's guards.
+    async fn auth_guard(&self, user: UserId) -> Result<AuthGuard, StoreError>;
+    /// Counts a failed factor attempt; at `threshold` consecutive failures the user is
+    /// locked until `lock_until_ms` (and the count restarts). True when this locked.
+    async fn record_failure(&self, user: UserId, threshold: u32, lock_until_ms: i64) -> Result<bool, StoreError>;
+    /// A success: resets the failure count, sets lastLogin and the device's last use.
+    async fn record_success(&self, user: UserId, device: Option<DeviceId>, now_ms: i64) -> Result<(), StoreError>;
+    /// Sets the administrator's lock and OTP block flags (None leaves one as it is).
+    async fn set_user_flags(
+        &self,
+        user: UserId,
+        admin_locked: Option<bool>,
+        otp_blocked: Option<bool>,
+    ) -> Result<(), StoreError>;
+    /// Codes sent to `target` since `since_ms`.
+    async fn count_sends(&self, org: OrgId, target: &str, since_ms: i64) -> Result<u32, StoreError>;
+    /// Records a code sent to `target`.
+    async fn record_send(&self, org: OrgId, target: &str, now_ms: i64) -> Result<(), StoreError>;
+    /// Appends an audit record.
+    async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError>;
+    /// The user's latest audit records, newest first.
+    async fn recent_audit(&self, user: UserId, limit: u32) -> Result<Vec<AuditEvent>, StoreError>;
+}
+
 /// Readiness of the backing database.
 #[async_trait]
 pub trait HealthStore: Send + Sync {
@@ -399,6 +516,6 @@ pub trait HealthStore: Send + Sync {
 }
 
 /// Everything the services need; implemented by each engine.
-pub trait Store: OrgStore + UserStore + DeviceStore + TokenStore + HealthStore {}
+pub trait Store: OrgStore + UserStore + DeviceStore + TokenStore + AuthStore + HealthStore {}
 
-impl<T: OrgStore + UserStore + DeviceStore + TokenStore + HealthStore> Store for T {}
+impl<T: OrgStore + UserStore + DeviceStore + TokenStore + AuthStore + HealthStore> Store for T {}

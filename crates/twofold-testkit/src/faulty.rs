@@ -10,8 +10,9 @@ use twofold_core::device::{Device, DeviceId, DeviceType};
 use twofold_core::ids::{ApiTokenId, OrgId, UserId};
 use twofold_core::model::{ActivationCode, ApiToken, Membership, Org, OrgSettings, Profile, Service, User, UserStatus};
 use twofold_core::store::{
-    AttemptOutcome, DeviceStore, HealthStore, InsertUser, JobRecord, NewActivationCode, NewDevice, NewOrg, NewUser,
-    OrgStore, PairOutcome, PairingSession, SmsReservation, SmsUsage, StockToken, TokenStore, UserStore, YubikeyRecord,
+    AttemptOutcome, AuditEvent, AuthGuard, AuthSession, AuthStore, DeviceStore, HealthStore, InsertUser, JobRecord,
+    NewActivationCode, NewDevice, NewOrg, NewUser, OrgStore, PairOutcome, PairingSession, SmsReservation, SmsUsage,
+    StockToken, TokenStore, UserStore, YubikeyRecord,
 };
 use twofold_core::{Store, StoreError};
 
@@ -140,6 +141,23 @@ forward_impl!(TokenStore {
     raise_yubikey_counter(org: OrgId, public_id: &str, new: i64) -> bool;
     insert_job(job: &JobRecord) -> ();
     job(org: OrgId, token: &str) -> Option<JobRecord>;
+});
+
+forward_impl!(AuthStore {
+    create_auth_session(session: &AuthSession) -> ();
+    auth_session(id: &str) -> Option<AuthSession>;
+    set_challenge(id: &str, device: Option<DeviceId>, code_hash: Option<Vec<u8>>, challenge_expires_ms: Option<i64>) -> bool;
+    transition_session(id: &str, from: &str, to: &str) -> bool;
+    fail_session_attempt(id: &str, max_attempts: u32) -> AttemptOutcome;
+    set_session_resync(id: &str, counter: i64) -> bool;
+    auth_guard(user: UserId) -> AuthGuard;
+    record_failure(user: UserId, threshold: u32, lock_until_ms: i64) -> bool;
+    record_success(user: UserId, device: Option<DeviceId>, now_ms: i64) -> ();
+    set_user_flags(user: UserId, admin_locked: Option<bool>, otp_blocked: Option<bool>) -> ();
+    count_sends(org: OrgId, target: &str, since_ms: i64) -> u32;
+    record_send(org: OrgId, target: &str, now_ms: i64) -> ();
+    append_audit(event: &AuditEvent) -> ();
+    recent_audit(user: UserId, limit: u32) -> Vec<AuditEvent>;
 });
 
 forward_impl!(HealthStore {

@@ -1,5 +1,6 @@
 //! Services: the operations of Twofold, combining the ports. One file per family.
 
+mod auth;
 mod devices;
 mod orgs;
 mod pairing;
@@ -9,6 +10,7 @@ mod yubikey;
 
 use std::sync::Arc;
 
+pub use auth::{AuthRequest, AuthStart, AuthStep, OfflineOutcome};
 pub use devices::DeviceView;
 pub use orgs::{IssuedToken, Verification};
 pub use pairing::{AppPairing, PairingStart};

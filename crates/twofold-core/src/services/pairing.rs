@@ -25,6 +25,8 @@ const APP_PAIRING_MS: i64 = 10 * 60 * 1000;
 /// TOTP steps of clock drift accepted either side of now.
 pub(crate) const TOTP_DRIFT_STEPS: u64 = 1;
 const DAY_MS: i64 = 86_400_000;
+/// The window of the resend limit (`resend_limit` codes per target).
+const RESEND_WINDOW_MS: i64 = 10 * 60 * 1000;
 
 /// What the start of a pairing returns.
 #[derive(Debug, Clone)]
@@ -88,11 +90,11 @@ fn valid_email(s: &str) -> bool {
 }
 
 impl Core {
-    fn day(&self) -> i64 {
+    pub(crate) fn day(&self) -> i64 {
         self.now().div_euclid(DAY_MS)
     }
 
-    fn session_id(&self, prefix: &str) -> String {
+    pub(crate) fn session_id(&self, prefix: &str) -> String {
         let mut bytes = [0u8; 32];
         self.random.fill(&mut bytes);
         format!("{prefix}{}", BASE64URL_NOPAD.encode(&bytes))
@@ -206,17 +208,18 @@ impl Core {
     }
 
     /// Sends a code by the device's channel, enforcing the daily SMS/voice limits.
-    async fn send_code(
+    pub(crate) async fn send_code(
         &self,
         org: &Org,
         user: &User,
-        device: &NewDevice,
+        kind: DeviceType,
+        to: Option<String>,
         purpose: Purpose,
     ) -> Result<String, DomainError> {
-        let (channel, to) = match device.kind {
-            DeviceType::Sms => (Channel::Sms, device.phone.clone()),
-            DeviceType::Voice => (Channel::Voice, device.phone.clone()),
-            DeviceType::Email => (Channel::Email, device.email.clone()),
+        let channel = match kind {
+            DeviceType::Sms => Channel::Sms,
+            DeviceType::Voice => Channel::Voice,
+            DeviceType::Email => Channel::Email,
             _ => return Err(DomainError::NotSupported("this device receives no codes")),
         };
         let to = to.ok_or(DomainError::NotSupported("the device has no address"))?;
@@ -233,9 +236,17 @@ impl Core {
                 SmsReservation::UnclaimedLimit => return Err(DomainError::DailyUnclaimedLimit),
             }
         }
+        let since = self.now() - RESEND_WINDOW_MS;
+        if self.store.count_sends(org.id, &to, since).await? >= org.settings.resend_limit {
+            if phone {
+                self.store.record_sms(user.id, self.day(), -1, 0).await?;
+            }
+            return Err(DomainError::TooManySends);
+        }
         let otp = self
             .random
             .digits(usize::try_from(org.settings.otp_length).unwrap_or(6));
+        let target = to.clone();
         let message = OutboundMessage {
             id: self.session_id("msg_"),
             org_alias: org.alias.0.clone(),
@@ -263,6 +274,7 @@ impl Core {
                 });
             }
         }
+        self.store.record_send(org.id, &target, self.now()).await?;
         Ok(otp)
     }
 
@@ -333,7 +345,15 @@ impl Core {
             None
         } else {
             self.set_target(org, &user, &mut device, pairing_data, unique).await?;
-            let otp = self.send_code(org, &user, &device, Purpose::Pairing).await?;
+            let otp = self
+                .send_code(
+                    org,
+                    &user,
+                    device.kind,
+                    device.phone.clone().or_else(|| device.email.clone()),
+                    Purpose::Pairing,
+                )
+                .await?;
             Some(code_hash(&self.master, &session_id, &otp))
         };
         let lifetime = i64::from(org.settings.otp_validity_secs) * 1000;

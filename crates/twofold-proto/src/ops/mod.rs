@@ -5,6 +5,7 @@
 //! [`ReqBody`]. Request types also serialise (camelCase, as the PingID
 //! docs spell them) so the client SDK sends exactly what the server reads.
 
+pub mod auth;
 pub mod devices;
 pub mod tokens;
 pub mod users;

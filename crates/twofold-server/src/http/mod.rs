@@ -1,5 +1,6 @@
 //! The HTTP layer: routes, shared state, and the middleware that bounds every request.
 
+mod auth;
 mod devices;
 mod health;
 pub mod ops;

@@ -23,7 +23,7 @@ use twofold_proto::{EnvelopeError, ErrorId, ReqBody, UnverifiedRequest};
 use super::ops::Failure;
 use super::reply::{Reply, Signer, new_unique_msg_id};
 use super::{AppState, BODY_TIMEOUT, MAX_BODY_BYTES};
-use super::{devices, tokens, users};
+use super::{auth, devices, tokens, users};
 use crate::metrics;
 
 /// The handler of every PingID operation.
@@ -116,6 +116,9 @@ async fn handle(core: &Core, op: &str, body: Body) -> Reply {
 
 /// Finds the operation's family and runs it; unknown operations answer 20542.
 async fn route(core: &Core, caller: &OrgCaller, op: &str, body: &ReqBody) -> Result<(ErrorId, Value), Failure> {
+    if let Some(outcome) = auth::dispatch(core, caller, op, body).await {
+        return outcome;
+    }
     if let Some(outcome) = users::dispatch(core, caller, op, body).await {
         return outcome;
     }

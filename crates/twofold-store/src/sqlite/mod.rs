@@ -1,5 +1,6 @@
 //! The embedded SQLite store (the default).
 
+mod auth;
 mod devices;
 mod orgs;
 mod tokens;

@@ -1,0 +1,799 @@
+//! Authentication with one-time passcodes (spec §2.1, §5.1, §5.3, §5.5, §5.6):
+//! startauthentication, authonline (OTP and backup), authoffline, cancelauthentication.
+//!
+//! All state lives in `auth_sessions`, and every transition is a conditional write, so a
+//! session started on one node can finish on another and two requests can never both
+//! finish it: authoffline first claims the session (`challenge → processing`), and the
+//! code itself is spent by its own conditional write (a TOTP step or HOTP counter moved by
+//! `swap_counter`, a YubiKey counter that only rises).
+
+use twofold_factors::yubikey::{self, YubiVerification};
+use twofold_factors::{Verification, constant_time_eq, hotp, totp};
+use twofold_proto::{ErrorId, Otp};
+
+use super::Core;
+use super::pairing::{TOTP_DRIFT_STEPS, device_context, hotp_params, totp_params};
+use super::tokens::{HOTP_LOOK_AHEAD, HOTP_RESYNC_WINDOW};
+use crate::caller::OrgCaller;
+use crate::delivery::{Purpose, YubicoVerdict};
+use crate::device::{Device, DeviceType, OathKind};
+use crate::error::DomainError;
+use crate::ids::Username;
+use crate::model::{Org, Service, User, UserStatus};
+use crate::services::DeviceView;
+use crate::store::{AttemptOutcome, AuditEvent, AuthSession};
+
+/// What a started authentication asks of the caller next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthStep {
+    /// The user is in bypass for the service: authenticated, no challenge (200).
+    Bypassed,
+    /// Device-selection mode: show `devices`, call again with the chosen one (30008).
+    SelectDevice,
+    /// A code is expected from this kind of device (30001, 30002, 30004, 30005, 30012,
+    /// 30015).
+    Code(DeviceType),
+}
+
+impl AuthStep {
+    /// The flow status the client receives.
+    #[must_use]
+    pub fn error_id(self) -> ErrorId {
+        match self {
+            AuthStep::Bypassed => ErrorId::Ok,
+            AuthStep::SelectDevice => ErrorId::MultipleDevicesSelection,
+            AuthStep::Code(DeviceType::Sms) => ErrorId::EnterSmsOtp,
+            AuthStep::Code(DeviceType::Voice) => ErrorId::EnterVoiceOtp,
+            AuthStep::Code(DeviceType::Email) => ErrorId::EnterEmailOtp,
+            AuthStep::Code(DeviceType::YubiKey) => ErrorId::EnterYubikeyOtp,
+            AuthStep::Code(DeviceType::HardwareToken) => ErrorId::EnterOathTokenOtp,
+            AuthStep::Code(DeviceType::AuthenticatorApp) => ErrorId::EnterAuthenticatorAppOtp,
+        }
+    }
+}
+
+/// A started authentication.
+#[derive(Debug, Clone)]
+pub struct AuthStart {
+    /// What comes next.
+    pub step: AuthStep,
+    /// The session to continue (None when bypassed).
+    pub session_id: Option<String>,
+    /// The user's devices, primary first.
+    pub devices: Vec<DeviceView>,
+    /// The last successful authentication before this one.
+    pub last_login_ms: Option<i64>,
+}
+
+/// The inputs of startauthentication / authonline.
+#[derive(Debug, Clone, Default)]
+pub struct AuthRequest {
+    /// The user.
+    pub username: String,
+    /// The service (`web`).
+    pub sp_alias: String,
+    /// A chosen device (decimal text).
+    pub device_id: Option<String>,
+    /// A session to continue (device selection).
+    pub session_id: Option<String>,
+    /// The accessing client's IP, for the audit trail.
+    pub source_ip: Option<String>,
+}
+
+/// The result of authoffline.
+#[derive(Debug, Clone)]
+pub enum OfflineOutcome {
+    /// Authenticated with this device (None for backup sessions).
+    Approved(Option<Device>),
+    /// Token resync: the first code matched, send the next one (30016).
+    ResyncNext,
+}
+
+const CODE_DEVICE: [DeviceType; 3] = [DeviceType::Sms, DeviceType::Voice, DeviceType::Email];
+
+impl Core {
+    fn audit_event(
+        &self,
+        org: &Org,
+        user: Option<&User>,
+        username: &str,
+        device: Option<i64>,
+        op: &str,
+        error: u32,
+        ip: Option<&str>,
+    ) -> AuditEvent {
+        AuditEvent {
+            org_id: org.id,
+            user_id: user.map(|u| u.id),
+            username: Some(username.chars().take(250).collect()),
+            device_id: device.map(crate::device::DeviceId),
+            op: op.to_string(),
+            error_id: error,
+            source_ip: ip.map(|s| s.chars().take(64).collect()),
+            created_ms: self.now(),
+        }
+    }
+
+    /// Appends the audit record of an authentication event; an audit failure is logged,
+    /// never turned into a different answer.
+    async fn audit(&self, event: AuditEvent) {
+        if let Err(e) = self.store.append_audit(&event).await {
+            tracing::error!(error = %e, op = %event.op, "audit append failed");
+        }
+    }
+
+    /// The checks every authentication operation makes, in order: username (20520),
+    /// service (20519), user (20541), SUSPENDED (20537), admin lock (20524).
+    async fn auth_user(
+        &self,
+        caller: &OrgCaller,
+        username: &str,
+        sp_alias: &str,
+    ) -> Result<(User, Service), DomainError> {
+        let name = Username::parse(username).ok_or(DomainError::AuthMalformedUsername)?;
+        let service = Service::from_alias(sp_alias).ok_or(DomainError::AuthUnknownService)?;
+        let user = self
+            .store
+            .user_by_name(caller.org().id, &name.fold())
+            .await?
+            .ok_or(DomainError::AuthUserNotFound)?;
+        if user.status_at(self.now()) == UserStatus::Suspended {
+            return Err(DomainError::UserSuspended);
+        }
+        if self.store.auth_guard(user.id).await?.admin_locked {
+            return Err(DomainError::AdminLocked);
+        }
+        Ok((user, service))
+    }
+
+    /// Lockout (20526) and OTP block (20565): checked once a factor is about to be used.
+    async fn factor_guard(&self, user: &User) -> Result<(), DomainError> {
+        let guard = self.store.auth_guard(user.id).await?;
+        if guard.locked_until_ms.is_some_and(|until| until > self.now()) {
+            return Err(DomainError::LockedOut);
+        }
+        if guard.otp_blocked {
+            return Err(DomainError::OtpBlocked);
+        }
+        Ok(())
+    }
+
+    /// startauthentication (and authonline with authType OTP).
+    ///
+    /// # Errors
+    /// The codes of error-conditions.md for authentication: 20520, 20519, 20541, 20537,
+    /// 20524, 20536, 20526, 20565, 20515, 20527, 20517, 20548, 20551/20558, 20563/20564.
+    pub async fn start_authentication(
+        &self,
+        caller: &OrgCaller,
+        req: &AuthRequest,
+        op: &str,
+    ) -> Result<AuthStart, DomainError> {
+        let org = caller.org();
+        let result = self.start_inner(caller, req).await;
+        let (user, device, code) = match &result {
+            Ok((start, user, device)) => (Some(user.clone()), *device, start.step.error_id().code()),
+            Err(e) => {
+                let fold = Username::parse(&req.username).map(|u| u.fold()).unwrap_or_default();
+                (
+                    self.store.user_by_name(org.id, &fold).await.ok().flatten(),
+                    None,
+                    e.error_id().code(),
+                )
+            }
+        };
+        self.audit(self.audit_event(
+            org,
+            user.as_ref(),
+            &req.username,
+            device,
+            op,
+            code,
+            req.source_ip.as_deref(),
+        ))
+        .await;
+        result.map(|(start, _, _)| start)
+    }
+
+    async fn start_inner(
+        &self,
+        caller: &OrgCaller,
+        req: &AuthRequest,
+    ) -> Result<(AuthStart, User, Option<i64>), DomainError> {
+        let org = caller.org();
+        let (user, service) = self.auth_user(caller, &req.username, &req.sp_alias).await?;
+        let memberships = self.store.memberships(user.id).await?;
+        let membership = memberships.iter().find(|m| m.service == service);
+        if membership.is_some_and(|m| !m.active) {
+            return Err(DomainError::ServiceNotActive);
+        }
+        if membership.is_some_and(|m| m.in_bypass(self.now())) {
+            self.store.record_success(user.id, None, self.now()).await?;
+            let start = AuthStart {
+                step: AuthStep::Bypassed,
+                session_id: None,
+                devices: Vec::new(),
+                last_login_ms: user.last_login_ms,
+            };
+            return Ok((start, user, None));
+        }
+        self.factor_guard(&user).await?;
+        let devices = self.device_views(&user).await?;
+        if devices.is_empty() {
+            return Err(DomainError::NoDevice);
+        }
+        let existing = match &req.session_id {
+            Some(id) => Some(self.live_session(org, &user, id).await?),
+            None => None,
+        };
+        let chosen = match &req.device_id {
+            Some(raw) => {
+                let id = raw.parse::<i64>().ok();
+                Some(
+                    devices
+                        .iter()
+                        .find(|d| Some(d.device.id.0) == id)
+                        .ok_or(DomainError::ForeignDevice)?
+                        .device
+                        .clone(),
+                )
+            }
+            None if org.settings.device_selection && devices.len() > 1 && existing.is_none() => None,
+            None => Some(devices[0].device.clone()),
+        };
+        let session_id = existing
+            .as_ref()
+            .map_or_else(|| self.session_id("webs_"), |s| s.id.clone());
+        let Some(device) = chosen else {
+            self.new_auth_session(org, &user, &session_id, service, "selecting", None, None, None)
+                .await?;
+            let start = AuthStart {
+                step: AuthStep::SelectDevice,
+                session_id: Some(session_id),
+                devices,
+                last_login_ms: user.last_login_ms,
+            };
+            return Ok((start, user, None));
+        };
+        let code_hash = if CODE_DEVICE.contains(&device.kind) {
+            let otp = self
+                .send_code(
+                    org,
+                    &user,
+                    device.kind,
+                    device.phone.clone().or_else(|| device.email.clone()),
+                    Purpose::Authentication,
+                )
+                .await?;
+            Some(
+                self.master
+                    .keyed_hash("auth-code", format!("{session_id}:{otp}").as_bytes()),
+            )
+        } else {
+            None
+        };
+        let challenge_expires = self.now() + i64::from(org.settings.otp_validity_secs) * 1000;
+        if existing.is_some() {
+            if !self
+                .store
+                .set_challenge(&session_id, Some(device.id), code_hash, Some(challenge_expires))
+                .await?
+            {
+                return Err(DomainError::SessionUsed);
+            }
+        } else {
+            self.new_auth_session(
+                org,
+                &user,
+                &session_id,
+                service,
+                "challenge",
+                Some(device.id),
+                code_hash,
+                Some(challenge_expires),
+            )
+            .await?;
+        }
+        let device_id = Some(device.id.0);
+        let start = AuthStart {
+            step: AuthStep::Code(device.kind),
+            session_id: Some(session_id),
+            devices,
+            last_login_ms: user.last_login_ms,
+        };
+        Ok((start, user, device_id))
+    }
+
+    #[expect(clippy::too_many_arguments, reason = "one row's columns")]
+    async fn new_auth_session(
+        &self,
+        org: &Org,
+        user: &User,
+        id: &str,
+        service: Service,
+        state: &str,
+        device: Option<crate::device::DeviceId>,
+        code_hash: Option<Vec<u8>>,
+        challenge_expires_ms: Option<i64>,
+    ) -> Result<(), DomainError> {
+        self.store
+            .create_auth_session(&AuthSession {
+                id: id.to_string(),
+                org_id: org.id,
+                user_id: user.id,
+                device_id: device,
+                kind: "auth".into(),
+                sp_alias: service.alias().into(),
+                state: state.into(),
+                code_hash,
+                backup_channel: None,
+                backup_target: None,
+                resync_counter: None,
+                attempts: 0,
+                challenge_expires_ms,
+                expires_ms: self.now() + i64::from(org.settings.session_lifetime_secs) * 1000,
+                created_ms: self.now(),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// A session of this user and organization that has not ended by time: 20517
+    /// otherwise. Its state is the caller's to judge.
+    async fn live_session(&self, org: &Org, user: &User, id: &str) -> Result<AuthSession, DomainError> {
+        let session = self
+            .store
+            .auth_session(id)
+            .await?
+            .filter(|s| s.org_id == org.id && s.user_id == user.id)
+            .ok_or(DomainError::InvalidSession)?;
+        if session.expires_ms <= self.now() {
+            return Err(DomainError::InvalidSession);
+        }
+        match session.state.as_str() {
+            "cancelled" => Err(DomainError::Cancelled),
+            "approved" | "failed" => Err(DomainError::SessionUsed),
+            "processing" => Err(DomainError::SessionInProcess),
+            _ => Ok(session),
+        }
+    }
+
+    /// Backup authentication (authonline with authType ONE_TIME_DEVICE, spAlias
+    /// rescuecode): a code to an address given in the call.
+    ///
+    /// # Errors
+    /// As startauthentication, plus 20559 for a bad phone, 422 for a bad email, 20542 for
+    /// an unknown deviceType.
+    pub async fn start_backup(
+        &self,
+        caller: &OrgCaller,
+        req: &AuthRequest,
+        device_type: &str,
+        data: &str,
+    ) -> Result<AuthStart, DomainError> {
+        let org = caller.org();
+        let result: Result<(AuthStart, User), DomainError> = async {
+            let (user, service) = self.auth_user(caller, &req.username, &req.sp_alias).await?;
+            self.factor_guard(&user).await?;
+            let kind = match device_type.to_ascii_lowercase().as_str() {
+                "sms" => DeviceType::Sms,
+                "voice" => DeviceType::Voice,
+                "email" => DeviceType::Email,
+                _ => return Err(DomainError::UnsupportedRequest(format!("deviceType {device_type:?}"))),
+            };
+            let target = match kind {
+                DeviceType::Email if data.contains('@') && !data.trim().is_empty() => data.trim().to_string(),
+                DeviceType::Email => {
+                    return Err(DomainError::InvalidValue("deviceData is not an email address".into()));
+                }
+                _ => crate::phone::Phone::parse(data, kind == DeviceType::Voice)
+                    .ok_or(DomainError::InvalidPhone)?
+                    .dial_string(),
+            };
+            let session_id = self.session_id("webs_");
+            let otp = self
+                .send_code(org, &user, kind, Some(target.clone()), Purpose::Authentication)
+                .await?;
+            self.store
+                .create_auth_session(&AuthSession {
+                    id: session_id.clone(),
+                    org_id: org.id,
+                    user_id: user.id,
+                    device_id: None,
+                    kind: "backup".into(),
+                    sp_alias: service.alias().into(),
+                    state: "challenge".into(),
+                    code_hash: Some(
+                        self.master
+                            .keyed_hash("auth-code", format!("{session_id}:{otp}").as_bytes()),
+                    ),
+                    backup_channel: Some(kind.wire_name().to_ascii_lowercase()),
+                    backup_target: Some(target),
+                    resync_counter: None,
+                    attempts: 0,
+                    challenge_expires_ms: Some(self.now() + i64::from(org.settings.otp_validity_secs) * 1000),
+                    expires_ms: self.now() + i64::from(org.settings.session_lifetime_secs) * 1000,
+                    created_ms: self.now(),
+                })
+                .await?;
+            let start = AuthStart {
+                step: AuthStep::Code(kind),
+                session_id: Some(session_id),
+                devices: Vec::new(),
+                last_login_ms: user.last_login_ms,
+            };
+            Ok((start, user))
+        }
+        .await;
+        let (user, code) = match &result {
+            Ok((start, user)) => (Some(user.clone()), start.step.error_id().code()),
+            Err(e) => (None, e.error_id().code()),
+        };
+        self.audit(self.audit_event(
+            org,
+            user.as_ref(),
+            &req.username,
+            None,
+            "authonline",
+            code,
+            req.source_ip.as_deref(),
+        ))
+        .await;
+        result.map(|(start, _)| start)
+    }
+
+    /// authoffline: checks the code of the session's device.
+    ///
+    /// # Errors
+    /// 20520, 20519, 20541, 20537, 20524, 20526, 20565, 20517, 20561, 20545, 20543, 10608,
+    /// 20512, 20513, 20514, 20532.
+    pub async fn authenticate_offline(
+        &self,
+        caller: &OrgCaller,
+        req: &AuthRequest,
+        otp: &Otp,
+        resync: bool,
+    ) -> Result<OfflineOutcome, DomainError> {
+        let org = caller.org();
+        let mut device_for_audit = None;
+        let result = self
+            .offline_inner(caller, req, otp, resync, &mut device_for_audit)
+            .await;
+        let code = match &result {
+            Ok(OfflineOutcome::Approved(_)) => ErrorId::Ok.code(),
+            Ok(OfflineOutcome::ResyncNext) => ErrorId::OathResyncNextPasscode.code(),
+            Err(e) => e.error_id().code(),
+        };
+        let user = self
+            .store
+            .user_by_name(
+                org.id,
+                &Username::parse(&req.username).map(|u| u.fold()).unwrap_or_default(),
+            )
+            .await
+            .ok()
+            .flatten();
+        self.audit(self.audit_event(
+            org,
+            user.as_ref(),
+            &req.username,
+            device_for_audit,
+            "authoffline",
+            code,
+            req.source_ip.as_deref(),
+        ))
+        .await;
+        result
+    }
+
+    async fn offline_inner(
+        &self,
+        caller: &OrgCaller,
+        req: &AuthRequest,
+        otp: &Otp,
+        resync: bool,
+        audit_device: &mut Option<i64>,
+    ) -> Result<OfflineOutcome, DomainError> {
+        let org = caller.org();
+        let (user, service) = self.auth_user(caller, &req.username, &req.sp_alias).await?;
+        let session_id = req.session_id.as_deref().ok_or(DomainError::InvalidSession)?;
+        let session = self.live_session(org, &user, session_id).await?;
+        if session.state != "challenge" || (session.kind == "backup") != (service == Service::RescueCode) {
+            return Err(DomainError::InvalidSession);
+        }
+        let device = match session.device_id {
+            Some(id) => {
+                *audit_device = Some(id.0);
+                let found = self.store.devices_of(user.id).await?.into_iter().find(|d| d.id == id);
+                Some(found.ok_or(DomainError::SessionDeviceGone)?)
+            }
+            None => None,
+        };
+        self.factor_guard(&user).await?;
+        if session.challenge_expires_ms.is_some_and(|exp| exp <= self.now()) {
+            return Err(DomainError::CodeExpired);
+        }
+        // Claim the session: of concurrent calls exactly one proceeds.
+        if !self
+            .store
+            .transition_session(session_id, "challenge", "processing")
+            .await?
+        {
+            let now = self
+                .store
+                .auth_session(session_id)
+                .await?
+                .map(|s| s.state)
+                .unwrap_or_default();
+            return Err(match now.as_str() {
+                "cancelled" => DomainError::Cancelled,
+                "approved" | "failed" => DomainError::SessionUsed,
+                _ => DomainError::SessionInProcess,
+            });
+        }
+        let verdict = self.check_code(org, &session, device.as_ref(), otp, resync).await;
+        match verdict {
+            Ok(Some(counter)) => {
+                self.store.set_session_resync(session_id, counter).await?;
+                Ok(OfflineOutcome::ResyncNext)
+            }
+            Ok(None) => {
+                self.store
+                    .transition_session(session_id, "processing", "approved")
+                    .await?;
+                self.store
+                    .record_success(user.id, device.as_ref().map(|d| d.id), self.now())
+                    .await?;
+                let phone = device
+                    .as_ref()
+                    .map_or(session.backup_channel.as_deref() != Some("email"), |d| {
+                        matches!(d.kind, DeviceType::Sms | DeviceType::Voice)
+                    });
+                if phone {
+                    self.store.record_sms(user.id, self.day(), 0, 1).await?;
+                }
+                Ok(OfflineOutcome::Approved(device))
+            }
+            Err(e @ (DomainError::WrongCode | DomainError::CodeSpent)) => {
+                let lock_until = self.now() + i64::from(org.settings.lockout_secs) * 1000;
+                self.store
+                    .record_failure(user.id, org.settings.lockout_threshold, lock_until)
+                    .await?;
+                match self
+                    .store
+                    .fail_session_attempt(session_id, org.settings.attempts_per_session)
+                    .await?
+                {
+                    AttemptOutcome::Exhausted => Err(DomainError::RetriesExceeded),
+                    AttemptOutcome::Remaining | AttemptOutcome::Gone => Err(e),
+                }
+            }
+            Err(other) => {
+                // Not the user's fault (store, validation service): give the session back.
+                self.store
+                    .transition_session(session_id, "processing", "challenge")
+                    .await?;
+                Err(other)
+            }
+        }
+    }
+
+    /// Verifies `otp` for the session; `Ok(Some(counter))` when a token resync matched its
+    /// first code. Spends the code with one conditional write.
+    async fn check_code(
+        &self,
+        org: &Org,
+        session: &AuthSession,
+        device: Option<&Device>,
+        otp: &Otp,
+        resync: bool,
+    ) -> Result<Option<i64>, DomainError> {
+        let Some(device) = device.filter(|d| !CODE_DEVICE.contains(&d.kind)) else {
+            let expected = session.code_hash.as_deref().ok_or(DomainError::InvalidSession)?;
+            let code = otp.padded(usize::try_from(org.settings.otp_length).unwrap_or(6));
+            let got = self
+                .master
+                .keyed_hash("auth-code", format!("{}:{code}", session.id).as_bytes());
+            return if constant_time_eq(expected, &got) {
+                Ok(None)
+            } else {
+                Err(DomainError::WrongCode)
+            };
+        };
+        if device.kind == DeviceType::YubiKey {
+            return self.check_yubikey(device, otp.as_sent()).await.map(|()| None);
+        }
+        let params = device
+            .oath
+            .ok_or(DomainError::NotSupported("the device has no OATH parameters"))?;
+        let seed = self
+            .master
+            .open(
+                &device_context(&device.uuid),
+                device.sealed_secret.as_deref().ok_or(DomainError::NoUsableDevice)?,
+            )
+            .map_err(|e| DomainError::AuthInternal(e.to_string()))?;
+        let code = otp.padded(usize::try_from(params.digits).unwrap_or(6));
+        let now_secs = u64::try_from(self.now() / 1000).unwrap_or(0);
+        let stored = match params.kind {
+            OathKind::Hotp => {
+                let next = u64::try_from(device.counter.unwrap_or(0)).unwrap_or(0);
+                let (from, window) = match session.resync_counter {
+                    Some(r) => (u64::try_from(r).unwrap_or(0), 0),
+                    None if resync => (next, HOTP_RESYNC_WINDOW),
+                    None => (next, HOTP_LOOK_AHEAD),
+                };
+                match hotp::verify(&seed, &code, from, window, hotp_params(&params)) {
+                    Verification::Accepted { step_or_counter } => {
+                        let c = i64::try_from(step_or_counter).unwrap_or(i64::MAX);
+                        if resync
+                            && session.resync_counter.is_none()
+                            && window == HOTP_RESYNC_WINDOW
+                            && step_or_counter >= next + HOTP_LOOK_AHEAD
+                        {
+                            return Ok(Some(c + 1));
+                        }
+                        c + 1
+                    }
+                    Verification::Replayed => return Err(DomainError::CodeSpent),
+                    Verification::Rejected => return Err(DomainError::WrongCode),
+                }
+            }
+            OathKind::Totp => {
+                let last = device.counter.and_then(|c| u64::try_from(c).ok());
+                match totp::verify(&seed, &code, now_secs, totp_params(&params), TOTP_DRIFT_STEPS, last) {
+                    Verification::Accepted { step_or_counter } => i64::try_from(step_or_counter).unwrap_or(i64::MAX),
+                    Verification::Replayed => return Err(DomainError::CodeSpent),
+                    Verification::Rejected => return Err(DomainError::WrongCode),
+                }
+            }
+        };
+        if self.store.swap_counter(device.id, device.counter, stored).await? {
+            Ok(None)
+        } else {
+            // Another request spent this (or a later) code between our read and write.
+            Err(DomainError::CodeSpent)
+        }
+    }
+
+    async fn check_yubikey(&self, device: &Device, otp: &str) -> Result<(), DomainError> {
+        let otp = otp.trim().to_ascii_lowercase();
+        let split = yubikey::split_otp(&otp).map_err(|_| DomainError::WrongCode)?;
+        if Some(split.public_id.as_str()) != device.serial.as_deref() {
+            return Err(DomainError::WrongCode);
+        }
+        if let Some(validator) = &self.yubico {
+            let mut nonce = [0u8; 16];
+            self.random.fill(&mut nonce);
+            let nonce = data_encoding::HEXLOWER.encode(&nonce);
+            return match validator.validate(&otp, &nonce).await {
+                Ok(YubicoVerdict::Valid) => Ok(()),
+                Ok(YubicoVerdict::Replayed) => Err(DomainError::CodeSpent),
+                Ok(YubicoVerdict::Invalid) => Err(DomainError::WrongCode),
+                Err(e) => Err(DomainError::AuthInternal(format!("Yubico validation service: {e}"))),
+            };
+        }
+        let secret = self
+            .master
+            .open(
+                &device_context(&device.uuid),
+                device.sealed_secret.as_deref().ok_or(DomainError::NoUsableDevice)?,
+            )
+            .map_err(|e| DomainError::AuthInternal(e.to_string()))?;
+        let (aes, private) = secret.split_at(16);
+        let aes: [u8; 16] = aes
+            .try_into()
+            .map_err(|_| DomainError::AuthInternal("bad YubiKey secret".into()))?;
+        let private: [u8; 6] = private
+            .try_into()
+            .map_err(|_| DomainError::AuthInternal("bad YubiKey secret".into()))?;
+        let last = device
+            .counter
+            .and_then(|c| Some((u16::try_from(c >> 8).ok()?, u8::try_from(c & 0xff).ok()?)));
+        let new = match yubikey::verify(&otp, &aes, &private, last) {
+            YubiVerification::Accepted { use_ctr, session_ctr } => (i64::from(use_ctr) << 8) | i64::from(session_ctr),
+            YubiVerification::Replayed => return Err(DomainError::CodeSpent),
+            YubiVerification::Rejected(_) => return Err(DomainError::WrongCode),
+        };
+        if self.store.swap_counter(device.id, device.counter, new).await? {
+            Ok(())
+        } else {
+            Err(DomainError::CodeSpent)
+        }
+    }
+
+    /// authonline with a push authType (CONFIRM, FINGERPRINT_*): no device Twofold pairs
+    /// today can receive a push, so after the user checks this answers 20531 (the
+    /// operation does not apply to the device) or 20515 (no device).
+    ///
+    /// # Errors
+    /// Always: the user checks' codes, 20515, or 20531.
+    pub async fn online_push(&self, caller: &OrgCaller, req: &AuthRequest) -> Result<AuthStart, DomainError> {
+        let result: Result<AuthStart, DomainError> = async {
+            let (user, _) = self.auth_user(caller, &req.username, &req.sp_alias).await?;
+            self.factor_guard(&user).await?;
+            if self.store.devices_of(user.id).await?.is_empty() {
+                return Err(DomainError::NoDevice);
+            }
+            Err(DomainError::NotSupported(
+                "no paired device receives pushes; use authType OTP",
+            ))
+        }
+        .await;
+        let code = result
+            .as_ref()
+            .map_or_else(|e| e.error_id().code(), |s| s.step.error_id().code());
+        let user = self
+            .store
+            .user_by_name(
+                caller.org().id,
+                &Username::parse(&req.username).map(|u| u.fold()).unwrap_or_default(),
+            )
+            .await
+            .ok()
+            .flatten();
+        self.audit(self.audit_event(
+            caller.org(),
+            user.as_ref(),
+            &req.username,
+            None,
+            "authonline",
+            code,
+            req.source_ip.as_deref(),
+        ))
+        .await;
+        result
+    }
+
+    /// cancelauthentication: ends a session that has not finished. Cancelling twice is
+    /// harmless; a finished session answers 20545, one being checked 20543.
+    ///
+    /// # Errors
+    /// 20517 unknown session, 20545, 20543.
+    pub async fn cancel_authentication(&self, caller: &OrgCaller, session_id: &str) -> Result<(), DomainError> {
+        let session = self
+            .store
+            .auth_session(session_id)
+            .await?
+            .filter(|s| s.org_id == caller.org().id)
+            .ok_or(DomainError::InvalidSession)?;
+        for from in ["selecting", "challenge"] {
+            if self.store.transition_session(session_id, from, "cancelled").await? {
+                return Ok(());
+            }
+        }
+        match self
+            .store
+            .auth_session(session_id)
+            .await?
+            .map_or(session.state, |s| s.state)
+            .as_str()
+        {
+            "cancelled" => Ok(()),
+            "processing" => Err(DomainError::SessionInProcess),
+            _ => Err(DomainError::SessionUsed),
+        }
+    }
+
+    /// Sets an administrator's lock (20524) or OTP block (20565) on a user, for
+    /// `twofold user lock|unlock|block-otp|unblock-otp`.
+    ///
+    /// # Errors
+    /// 10564 unknown user.
+    pub async fn set_user_guard(
+        &self,
+        org: &Org,
+        username: &str,
+        admin_locked: Option<bool>,
+        otp_blocked: Option<bool>,
+    ) -> Result<(), DomainError> {
+        let name = Username::parse(username).ok_or(DomainError::MalformedUsername)?;
+        let user = self
+            .store
+            .user_by_name(org.id, &name.fold())
+            .await?
+            .ok_or(DomainError::UserNotFound)?;
+        self.store.set_user_flags(user.id, admin_locked, otp_blocked).await?;
+        Ok(())
+    }
+}
