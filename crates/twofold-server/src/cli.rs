@@ -48,7 +48,7 @@ enum Command {
 enum YubikeyCommand {
     /// Import keys from the CSV that YubiKey personalization tools write:
     /// `serial,public id (modhex),private id (hex),AES key (hex)` per line, or the
-    /// "Yubico OTP,<date>,<slot>,<public id>,<private id>,<AES key>,..." log format.
+    /// `Yubico OTP,<date>,<slot>,<public id>,<private id>,<AES key>,...` log format.
     /// Lines starting with # and a header line are skipped; known public ids are kept.
     Import {
         /// Organization alias or name.

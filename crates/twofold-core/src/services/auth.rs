@@ -84,7 +84,7 @@ pub struct AuthRequest {
 #[derive(Debug, Clone)]
 pub enum OfflineOutcome {
     /// Authenticated with this device (None for backup sessions).
-    Approved(Option<Device>),
+    Approved(Option<Box<Device>>),
     /// Token resync: the first code matched, send the next one (30016).
     ResyncNext,
 }
@@ -92,6 +92,7 @@ pub enum OfflineOutcome {
 const CODE_DEVICE: [DeviceType; 3] = [DeviceType::Sms, DeviceType::Voice, DeviceType::Email];
 
 impl Core {
+    #[expect(clippy::too_many_arguments, reason = "one audit row's columns")]
     fn audit_event(
         &self,
         org: &Org,
@@ -552,7 +553,7 @@ impl Core {
                 if phone {
                     self.store.record_sms(user.id, self.day(), 0, 1).await?;
                 }
-                Ok(OfflineOutcome::Approved(device))
+                Ok(OfflineOutcome::Approved(device.map(Box::new)))
             }
             Err(e @ (DomainError::WrongCode | DomainError::CodeSpent)) => {
                 let lock_until = self.now() + i64::from(org.settings.lockout_secs) * 1000;
