@@ -37,11 +37,50 @@ enum Command {
     /// Manage the organization's stock of OATH hardware tokens.
     #[command(subcommand)]
     Tokens(TokensCommand),
+    /// Administrator's guards on a user: lock (20524) or block OTP authentication (20565).
+    #[command(subcommand)]
+    User(UserCommand),
     /// Manage imported YubiKey key material (local Yubico OTP validation).
     #[command(subcommand)]
     Yubikey(YubikeyCommand),
     /// Exit 0 when a running server answers /readyz (for container health checks).
     Healthcheck,
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Lock a user: every authentication answers 20524 until `unlock`.
+    Lock {
+        /// Organization alias or name.
+        #[arg(long)]
+        org: String,
+        /// Username.
+        user: String,
+    },
+    /// Lift an administrator's lock.
+    Unlock {
+        /// Organization alias or name.
+        #[arg(long)]
+        org: String,
+        /// Username.
+        user: String,
+    },
+    /// Block OTP authentication for a user (20565) until `unblock-otp`.
+    BlockOtp {
+        /// Organization alias or name.
+        #[arg(long)]
+        org: String,
+        /// Username.
+        user: String,
+    },
+    /// Lift an OTP block.
+    UnblockOtp {
+        /// Organization alias or name.
+        #[arg(long)]
+        org: String,
+        /// Username.
+        user: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -174,6 +213,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(cmd) => token(cmd, &settings).await,
         Command::Tokens(TokensCommand::Import { org, file }) => import_tokens(&settings, &org, &file).await,
         Command::Yubikey(YubikeyCommand::Import { org, file }) => import_yubikeys(&settings, &org, &file).await,
+        Command::User(cmd) => user_guard(&settings, cmd).await,
         Command::Healthcheck => healthcheck(&settings).await,
     }
 }
@@ -331,6 +371,20 @@ async fn import_yubikeys(settings: &Settings, org: &str, file: &std::path::Path)
     for public_id in duplicates {
         println!("skipped {public_id}: already imported");
     }
+    Ok(())
+}
+
+async fn user_guard(settings: &Settings, cmd: UserCommand) -> anyhow::Result<()> {
+    let core = operator_core(settings).await?;
+    let (org, user, lock, block, what) = match cmd {
+        UserCommand::Lock { org, user } => (org, user, Some(true), None, "locked"),
+        UserCommand::Unlock { org, user } => (org, user, Some(false), None, "unlocked"),
+        UserCommand::BlockOtp { org, user } => (org, user, None, Some(true), "OTP-blocked"),
+        UserCommand::UnblockOtp { org, user } => (org, user, None, Some(false), "OTP-unblocked"),
+    };
+    let org = core.find_org(&org).await.map_err(domain)?;
+    core.set_user_guard(&org, &user, lock, block).await.map_err(domain)?;
+    println!("{user} {what}");
     Ok(())
 }
 

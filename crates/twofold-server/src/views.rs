@@ -6,7 +6,7 @@ use twofold_core::model::UserStatus;
 use twofold_core::phone::Phone;
 use twofold_core::services::{DeviceView, UserView};
 use twofold_proto::ops::devices::DeviceDetails;
-use twofold_proto::ops::users::{SpEntry, UserDetails};
+use twofold_proto::ops::users::{SpEntry, Transaction, UserDetails};
 
 /// `userDetails` of a user (spec §3.1).
 pub fn user_details(view: &UserView) -> UserDetails {
@@ -54,7 +54,23 @@ pub fn user_details(view: &UserView) -> UserDetails {
         sp_list,
         device_details: view.devices.first().map(device_details),
         devices_details: view.devices.iter().map(device_details).collect(),
-        last_transactions: Vec::new(),
+        last_transactions: view
+            .transactions
+            .iter()
+            .map(|t| Transaction {
+                kind: "AUTHENTICATION".into(),
+                date: t.created_ms,
+                details: Some(format!(
+                    "{} {}",
+                    t.op,
+                    if t.error_id == 200 {
+                        "succeeded".to_string()
+                    } else {
+                        format!("answered {}", t.error_id)
+                    }
+                )),
+            })
+            .collect(),
     }
 }
 

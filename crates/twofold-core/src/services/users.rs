@@ -30,6 +30,8 @@ pub struct UserView {
     pub memberships: Vec<Membership>,
     /// Its devices, primary first, with their quotas.
     pub devices: Vec<super::DeviceView>,
+    /// Its latest authentication events, newest first.
+    pub transactions: Vec<crate::store::AuditEvent>,
     /// The time the view was taken (bypass states depend on it).
     pub now_ms: i64,
 }
@@ -113,8 +115,10 @@ impl Core {
     pub(crate) async fn view(&self, user: User) -> Result<UserView, DomainError> {
         let memberships = self.store.memberships(user.id).await?;
         let devices = self.device_views(&user).await?;
+        let transactions = self.store.recent_audit(user.id, 10).await?;
         let now_ms = self.now();
         Ok(UserView {
+            transactions,
             status: user.status_at(now_ms),
             user,
             memberships,
