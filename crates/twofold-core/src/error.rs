@@ -205,6 +205,9 @@ pub enum DomainError {
     /// An unexpected failure in an auth op.
     #[error("authentication failure: {0}")]
     AuthInternal(String),
+    /// getorgreport with no finished report in the cache.
+    #[error("no report available")]
+    ReportNotAvailable,
     /// getjobstatus with an unknown or expired job token.
     #[error("job not found")]
     JobNotFound,
@@ -294,6 +297,7 @@ impl DomainError {
             DomainError::ResyncFailed(_) => ErrorId::TokenResyncFailed,
             DomainError::ResyncMismatch => ErrorId::ResyncPasscodesDoNotMatch,
             DomainError::JobNotFound => ErrorId::JobNotFound,
+            DomainError::ReportNotAvailable => ErrorId::ReportNotAvailable,
             DomainError::TooManySends => ErrorId::TooManyOtpSends,
             DomainError::AuthMalformedUsername => ErrorId::AuthInvalidUsername,
             DomainError::AuthUserNotFound => ErrorId::UserNotDefined,

@@ -508,6 +508,72 @@ pub trait AuthStore: Send + Sync {
     async fn recent_audit(&self, user: UserId, limit: u32) -> Result<Vec<AuditEvent>, StoreError>;
 }
 
+/// One row of the organization report: a user with one of its devices (or none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportRow {
+    /// User id (report pages are keyed by it).
+    pub user_id: i64,
+    /// Username.
+    pub username: String,
+    /// Stored status.
+    pub status: String,
+    /// Activation-code expiry (a PENDING_ACTIVATION user past it reads NOT_ACTIVE).
+    pub activation_expires_ms: Option<i64>,
+    /// Creation time.
+    pub created_ms: i64,
+    /// Contact email.
+    pub email: Option<String>,
+    /// Last successful authentication.
+    pub last_login_ms: Option<i64>,
+    /// Latest bypass expiry of any service.
+    pub bypass_until_ms: Option<i64>,
+    /// Number of devices.
+    pub device_count: i64,
+    /// Device id, type name, position, phone, email, serial, pairing time, last use.
+    pub device: Option<ReportDevice>,
+}
+
+/// The device part of a report row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportDevice {
+    /// Id.
+    pub id: i64,
+    /// Type name (`SMS`, `YubiKey`, ...).
+    pub kind: String,
+    /// 1 = primary.
+    pub position: i64,
+    /// Phone (E.164, maybe with extension).
+    pub phone: Option<String>,
+    /// Email.
+    pub email: Option<String>,
+    /// Serial or public id.
+    pub serial: Option<String>,
+    /// Pairing time.
+    pub enrolled_ms: i64,
+    /// Last use.
+    pub last_used_ms: Option<i64>,
+}
+
+/// Jobs run from the table, and the report's data.
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    /// Claims the oldest pending job (or one whose lease ended before `lease_expired_ms`)
+    /// with one conditional write; `None` when there is none.
+    async fn claim_job(&self, now_ms: i64, lease_expired_ms: i64) -> Result<Option<JobRecord>, StoreError>;
+    /// Records a job's end.
+    async fn finish_job(&self, token: &str, status: &str, result: &str, now_ms: i64) -> Result<(), StoreError>;
+    /// The latest finished job of `kind` in the organization finished after `since_ms`.
+    async fn latest_finished_job(&self, org: OrgId, kind: &str, since_ms: i64)
+    -> Result<Option<JobRecord>, StoreError>;
+    /// Inserts ACTIVE users with their devices in one transaction, for seeding benchmark
+    /// and report data fast (devices take positions in the order given, with default
+    /// nicknames). Returns how many users were inserted (existing names are skipped).
+    async fn bulk_insert(&self, users: &[(NewUser, Vec<NewDevice>)]) -> Result<u64, StoreError>;
+    /// One page of report rows: users with ids above `after_user`, at most `users` users,
+    /// each with one row per device (or one row without a device).
+    async fn report_page(&self, org: OrgId, after_user: i64, users: u32) -> Result<Vec<ReportRow>, StoreError>;
+}
+
 /// Readiness of the backing database.
 #[async_trait]
 pub trait HealthStore: Send + Sync {
@@ -516,6 +582,6 @@ pub trait HealthStore: Send + Sync {
 }
 
 /// Everything the services need; implemented by each engine.
-pub trait Store: OrgStore + UserStore + DeviceStore + TokenStore + AuthStore + HealthStore {}
+pub trait Store: OrgStore + UserStore + DeviceStore + TokenStore + AuthStore + JobStore + HealthStore {}
 
-impl<T: OrgStore + UserStore + DeviceStore + TokenStore + AuthStore + HealthStore> Store for T {}
+impl<T: OrgStore + UserStore + DeviceStore + TokenStore + AuthStore + JobStore + HealthStore> Store for T {}

@@ -6,6 +6,8 @@ pub mod bootstrap;
 pub mod config;
 pub mod http;
 pub mod metrics;
+pub mod report;
+pub mod seed;
 pub mod serve;
 mod views;
 

@@ -11,8 +11,8 @@ use twofold_core::ids::{ApiTokenId, OrgId, UserId};
 use twofold_core::model::{ActivationCode, ApiToken, Membership, Org, OrgSettings, Profile, Service, User, UserStatus};
 use twofold_core::store::{
     AttemptOutcome, AuditEvent, AuthGuard, AuthSession, AuthStore, DeviceStore, HealthStore, InsertUser, JobRecord,
-    NewActivationCode, NewDevice, NewOrg, NewUser, OrgStore, PairOutcome, PairingSession, SmsReservation, SmsUsage,
-    StockToken, TokenStore, UserStore, YubikeyRecord,
+    JobStore, NewActivationCode, NewDevice, NewOrg, NewUser, OrgStore, PairOutcome, PairingSession, ReportRow,
+    SmsReservation, SmsUsage, StockToken, TokenStore, UserStore, YubikeyRecord,
 };
 use twofold_core::{Store, StoreError};
 
@@ -158,6 +158,14 @@ forward_impl!(AuthStore {
     record_send(org: OrgId, target: &str, now_ms: i64) -> ();
     append_audit(event: &AuditEvent) -> ();
     recent_audit(user: UserId, limit: u32) -> Vec<AuditEvent>;
+});
+
+forward_impl!(JobStore {
+    claim_job(now_ms: i64, lease_expired_ms: i64) -> Option<JobRecord>;
+    finish_job(token: &str, status: &str, result: &str, now_ms: i64) -> ();
+    latest_finished_job(org: OrgId, kind: &str, since_ms: i64) -> Option<JobRecord>;
+    bulk_insert(users: &[(NewUser, Vec<NewDevice>)]) -> u64;
+    report_page(org: OrgId, after_user: i64, users: u32) -> Vec<ReportRow>;
 });
 
 forward_impl!(HealthStore {

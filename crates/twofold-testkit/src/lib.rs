@@ -36,12 +36,14 @@ pub struct TestApp {
     /// A client with the bootstrap organization's full-scope token.
     pub client: Client,
     server: tokio::task::JoinHandle<()>,
+    worker: tokio::task::JoinHandle<()>,
     _dir: tempfile::TempDir,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.server.abort();
+        self.worker.abort();
     }
 }
 
@@ -79,9 +81,12 @@ impl TestApp {
             boot.core.master.clone(),
             sender.clone(),
         ));
+        let reports_dir = dir.path().join("reports");
+        let worker = twofold_server::report::spawn_worker(core.clone(), reports_dir.clone());
         let state = AppState {
             core: core.clone(),
             metrics: twofold_server::metrics::handle(),
+            reports_dir,
         };
         let server = tokio::spawn(async move {
             twofold_server::serve::serve(listener, router(state), std::future::pending()).await;
@@ -89,6 +94,7 @@ impl TestApp {
         let client = Client::from_file(settings.properties_file()).expect("bootstrap properties");
         Self {
             addr,
+            worker,
             core,
             clock,
             faults,

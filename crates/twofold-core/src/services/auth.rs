@@ -428,7 +428,13 @@ impl Core {
         .await;
         let (user, code) = match &result {
             Ok((start, user)) => (Some(user.clone()), start.step.error_id().code()),
-            Err(e) => (None, e.error_id().code()),
+            Err(e) => {
+                let fold = Username::parse(&req.username).map(|u| u.fold()).unwrap_or_default();
+                (
+                    self.store.user_by_name(org.id, &fold).await.ok().flatten(),
+                    e.error_id().code(),
+                )
+            }
         };
         self.audit(self.audit_event(
             org,
@@ -752,6 +758,31 @@ impl Core {
     /// # Errors
     /// 20517 unknown session, 20545, 20543.
     pub async fn cancel_authentication(&self, caller: &OrgCaller, session_id: &str) -> Result<(), DomainError> {
+        let result = self.cancel_inner(caller, session_id).await;
+        if let Ok(Some(session)) = self.store.auth_session(session_id).await
+            && session.org_id == caller.org().id
+        {
+            let user = self.store.user_by_id(session.user_id).await.ok().flatten();
+            let code = result
+                .as_ref()
+                .map_or_else(|e| e.error_id().code(), |()| ErrorId::Ok.code());
+            let name = user.as_ref().map(|u| u.username.clone()).unwrap_or_default();
+            let device = session.device_id.map(|d| d.0);
+            self.audit(self.audit_event(
+                caller.org(),
+                user.as_ref(),
+                &name,
+                device,
+                "cancelauthentication",
+                code,
+                None,
+            ))
+            .await;
+        }
+        result
+    }
+
+    async fn cancel_inner(&self, caller: &OrgCaller, session_id: &str) -> Result<(), DomainError> {
         let session = self
             .store
             .auth_session(session_id)

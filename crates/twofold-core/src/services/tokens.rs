@@ -187,6 +187,42 @@ impl Core {
         Ok(token)
     }
 
+    /// createjob: queues a `USER_REPORTS` job for the background worker.
+    ///
+    /// # Errors
+    /// 20542 for any other jobType; store failures.
+    pub async fn create_job(&self, admin: &AdminCaller<'_>, job_type: &str) -> Result<String, DomainError> {
+        if !job_type.eq_ignore_ascii_case("USER_REPORTS") {
+            return Err(DomainError::UnsupportedRequest(format!("jobType {job_type:?}")));
+        }
+        let mut bytes = [0u8; 18];
+        self.random.fill(&mut bytes);
+        let token = BASE64URL_NOPAD.encode(&bytes);
+        self.store
+            .insert_job(&JobRecord {
+                token: token.clone(),
+                org_id: admin.org().id,
+                kind: "USER_REPORTS".into(),
+                status: "pending".into(),
+                result: None,
+                created_ms: self.now(),
+                finished_ms: None,
+            })
+            .await?;
+        Ok(token)
+    }
+
+    /// The latest report finished within `ttl_ms` (getorgreport).
+    ///
+    /// # Errors
+    /// 40002 when there is none.
+    pub async fn latest_report(&self, admin: &AdminCaller<'_>, ttl_ms: i64) -> Result<JobRecord, DomainError> {
+        self.store
+            .latest_finished_job(admin.org().id, "USER_REPORTS", self.now() - ttl_ms)
+            .await?
+            .ok_or(DomainError::ReportNotAvailable)
+    }
+
     /// A job of the caller's organization; `None` for unknown tokens (40001).
     ///
     /// # Errors

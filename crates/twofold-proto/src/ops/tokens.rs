@@ -153,3 +153,45 @@ pub struct ResyncAnswer {
     pub session_id: Option<String>,
 }
 impl ErrorShape for ResyncAnswer {}
+
+/// `createjob` request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateJob {
+    /// Only `USER_REPORTS`.
+    pub job_type: String,
+}
+admin_operation!(CreateJob, "createjob", JobStarted, |b| Ok(Self {
+    job_type: b.req_str("jobType")?
+}));
+
+/// `getbulkjobstatus` request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GetBulkJobStatus {
+    /// The jobs.
+    pub job_tokens: Vec<String>,
+}
+admin_operation!(GetBulkJobStatus, "getbulkjobstatus", BulkJobStatus, |b| Ok(Self {
+    job_tokens: b.opt_str_list("jobTokens")?.ok_or(FieldError::Missing("jobTokens"))?,
+}));
+
+/// Response of getbulkjobstatus: job token → `{status, type}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkJobStatus {
+    /// One entry per job token.
+    pub job_results: serde_json::Map<String, Value>,
+}
+impl ErrorShape for BulkJobStatus {}
+
+/// `getorgreport` request (the answer is the raw file, not a JWS).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GetOrgReport {
+    /// `CSV` or `JSON`.
+    pub file_type: String,
+}
+admin_operation!(GetOrgReport, "getorgreport", crate::response::Empty, |b| Ok(Self {
+    file_type: b.req_str("fileType")?
+}));

@@ -32,6 +32,8 @@ pub struct AppState {
     pub core: Core,
     /// Renders `/metrics`.
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// Where finished reports are kept (`<data-dir>/reports`).
+    pub reports_dir: std::path::PathBuf,
 }
 
 /// The whole HTTP surface. Tests serve it on a loopback listener.

@@ -17,7 +17,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use twofold_core::services::Verification;
 use twofold_core::{Core, DomainError, OrgCaller};
-use twofold_proto::ops::{AUTH_OPERATIONS, OPERATIONS};
+use twofold_proto::ops::tokens::GetOrgReport;
+use twofold_proto::ops::{AUTH_OPERATIONS, OPERATIONS, Operation as _};
 use twofold_proto::{EnvelopeError, ErrorId, ReqBody, UnverifiedRequest};
 
 use super::ops::Failure;
@@ -35,7 +36,7 @@ pub async fn operation(State(state): State<AppState>, Path(op): Path<String>, bo
         .copied()
         .find(|known| *known == op)
         .unwrap_or("unknown");
-    let reply = handle(&state.core, &op, body).await;
+    let reply = handle(&state, &op, body).await;
     metrics::record(label, reply.error_id.code(), started.elapsed());
     if !reply.error_id.is_success() {
         tracing::info!(op = label, error_id = reply.error_id.code(), unique_msg_id = %reply.unique_msg_id, "request refused");
@@ -43,7 +44,8 @@ pub async fn operation(State(state): State<AppState>, Path(op): Path<String>, bo
     reply.into_response()
 }
 
-async fn handle(core: &Core, op: &str, body: Body) -> Reply {
+async fn handle(state: &AppState, op: &str, body: Body) -> Reply {
+    let core = &state.core;
     let unique = new_unique_msg_id(core.random.as_ref());
     // Reading with a limit covers chunked bodies too.
     // Bounded in size and in time: a client trickling its body is cut off.
@@ -94,6 +96,16 @@ async fn handle(core: &Core, op: &str, body: Body) -> Reply {
     let is_auth_op = AUTH_OPERATIONS.contains(&op);
     if let Err(e) = caller.check_org_aliases(&request.org_aliases(), is_auth_op) {
         return Reply::signed(&signer, Value::Null, e.error_id(), None, unique, client_data);
+    }
+    if op == GetOrgReport::NAME {
+        match super::tokens::report_file(core, &caller, &body, &state.reports_dir).await {
+            Ok(file) => return Reply::file(file, unique),
+            Err(failure) => {
+                let message = failure.error.message();
+                let error_id = failure.error.error_id();
+                return Reply::signed(&signer, Value::Null, error_id, Some(message), unique, client_data);
+            }
+        }
     }
     let outcome = route(core, &caller, op, &body).await;
     match outcome {

@@ -28,6 +28,8 @@ pub struct Reply {
     /// The `uniqueMsgId` sent.
     pub unique_msg_id: String,
     body: String,
+    /// getorgreport's raw file, sent instead of a JWS.
+    file: Option<axum::body::Body>,
 }
 
 /// A fresh `uniqueMsgId`.
@@ -68,6 +70,7 @@ impl Reply {
             error_id: error,
             unique_msg_id: unique,
             body,
+            file: None,
         }
     }
 
@@ -87,12 +90,34 @@ impl Reply {
             error_id: error,
             unique_msg_id: unique,
             body,
+            file: None,
+        }
+    }
+}
+
+impl Reply {
+    /// A raw file (getorgreport): `Content-Type: application/octet-stream`, exactly, since
+    /// Ping's Python sample compares the header with `==`.
+    pub fn file(body: axum::body::Body, unique: String) -> Self {
+        Self {
+            error_id: ErrorId::Ok,
+            unique_msg_id: unique,
+            body: String::new(),
+            file: Some(body),
         }
     }
 }
 
 impl IntoResponse for Reply {
     fn into_response(self) -> Response {
+        if let Some(file) = self.file {
+            return (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/octet-stream")],
+                file,
+            )
+                .into_response();
+        }
         let status = StatusCode::from_u16(self.error_id.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         (status, [(header::CONTENT_TYPE, "application/json")], self.body).into_response()
     }

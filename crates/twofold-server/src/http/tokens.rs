@@ -7,12 +7,14 @@ use twofold_core::services::{RevokeOutcome, TokenInput};
 use twofold_core::{Core, DomainError, OrgCaller};
 use twofold_proto::ops::Operation;
 use twofold_proto::ops::tokens::{
-    CreateOrgTokens, GetJobStatus, JobStarted, JobStatus, ResyncAnswer, ResyncOathToken, RevokeOrgTokens,
+    BulkJobStatus, CreateJob, CreateOrgTokens, GetBulkJobStatus, GetJobStatus, GetOrgReport, JobStarted, JobStatus,
+    ResyncAnswer, ResyncOathToken, RevokeOrgTokens,
 };
 use twofold_proto::{ErrorId, ReqBody};
 
 use super::ops::Failure;
 use crate::admin_op;
+use crate::report::{Format, REPORT_TTL_MS, report_path};
 
 /// Runs the token or job operation named `op`; `None` when it is not one.
 pub async fn dispatch(
@@ -71,6 +73,19 @@ pub async fn dispatch(
                 .await?;
             Ok(JobStarted { job_token })
         }),
+        CreateJob::NAME => admin_op!(core, caller, body, CreateJob, |admin, req| {
+            Ok(JobStarted {
+                job_token: core.create_job(&admin, &req.job_type).await?,
+            })
+        }),
+        GetBulkJobStatus::NAME => admin_op!(core, caller, body, GetBulkJobStatus, |admin, req| {
+            let mut job_results = Map::new();
+            for token in &req.job_tokens {
+                let job = core.job(&admin, token).await?.ok_or(DomainError::JobNotFound)?;
+                job_results.insert(token.clone(), json!({"status": job.status, "type": "JobResult"}));
+            }
+            Ok(BulkJobStatus { job_results })
+        }),
         GetJobStatus::NAME => admin_op!(core, caller, body, GetJobStatus, |admin, req| {
             let job = core
                 .job(&admin, &req.job_token)
@@ -94,4 +109,28 @@ pub async fn dispatch(
         }),
         _ => return None,
     })
+}
+
+/// getorgreport: the last report finished within two hours, streamed from its file.
+///
+/// # Errors
+/// 403 for authentication-only tokens, 400 without fileType, 20542 for a fileType other
+/// than CSV or JSON, 40002 when no report is available.
+pub async fn report_file(
+    core: &Core,
+    caller: &OrgCaller,
+    body: &ReqBody,
+    dir: &std::path::Path,
+) -> Result<axum::body::Body, Failure> {
+    let admin = caller.admin().map_err(Failure::from)?;
+    let req = GetOrgReport::from_body(body).map_err(|e| Failure::from(super::ops::field_error(e)))?;
+    let format = Format::parse(&req.file_type)
+        .ok_or_else(|| Failure::from(DomainError::UnsupportedRequest(format!("fileType {:?}", req.file_type))))?;
+    let job = core.latest_report(&admin, REPORT_TTL_MS).await.map_err(Failure::from)?;
+    let file = tokio::fs::File::open(report_path(dir, &job.token, format))
+        .await
+        .map_err(|_| Failure::from(DomainError::ReportNotAvailable))?;
+    Ok(axum::body::Body::from_stream(
+        tokio_util::io::ReaderStream::with_capacity(file, 64 * 1024),
+    ))
 }

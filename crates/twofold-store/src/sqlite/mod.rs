@@ -2,6 +2,7 @@
 
 mod auth;
 mod devices;
+mod jobs;
 mod orgs;
 mod tokens;
 mod users;
