@@ -1069,6 +1069,43 @@ async fn e20532_a_reused_hotp_token_code() {
 }
 
 #[tokio::test]
+async fn e20532_an_older_spent_hotp_code() {
+    // error-conditions.md: 20532 is "an OTP that was valid once but is spent: replayed
+    // code". A code accepted two logins ago is such a code, not a wrong one.
+    let app = TestApp::start().await;
+    hotp_stock(&app).await;
+    add_user(&app, "tia").await;
+    pair(&app, "tia", "TOKEN", "HT-1").await;
+    for counter in 0..2 {
+        let reply = start(&app, "tia").await;
+        assert_ok(&offline(&app, "tia", &hotp(counter), &session_of(&reply)).await);
+    }
+    let reply = start(&app, "tia").await;
+    assert_error(
+        &offline(&app, "tia", &hotp(0), &session_of(&reply)).await,
+        ErrorId::PasscodeAlreadyUsed,
+    );
+}
+
+#[tokio::test]
+async fn e20532_a_totp_step_before_the_last_accepted_one() {
+    let app = TestApp::start().await;
+    add_user(&app, "ann").await;
+    pair(&app, "ann", "AUTHENTICATOR_APP", &data_encoding::BASE32.encode(SEED)).await;
+    let earlier = totp_at(now_ms(&app));
+    app.clock.advance(30_000);
+    let reply = start(&app, "ann").await;
+    assert_ok(&offline(&app, "ann", &totp_at(now_ms(&app)), &session_of(&reply)).await);
+    // The previous step's code is still inside the drift window, but at or before the
+    // last accepted step.
+    let reply = start(&app, "ann").await;
+    assert_error(
+        &offline(&app, "ann", &earlier, &session_of(&reply)).await,
+        ErrorId::PasscodeAlreadyUsed,
+    );
+}
+
+#[tokio::test]
 async fn e20532_a_reused_yubikey_otp() {
     let app = TestApp::start().await;
     yubi::import(&app).await;
