@@ -643,7 +643,18 @@ impl Core {
                         c + 1
                     }
                     Verification::Replayed => return Err(DomainError::CodeSpent),
-                    Verification::Rejected => return Err(DomainError::WrongCode),
+                    Verification::Rejected => {
+                        // A code of one of the last counters before the stored one was
+                        // valid once: spent (20532), not wrong.
+                        let back = next.saturating_sub(HOTP_LOOK_AHEAD);
+                        let spent = next > 0
+                            && hotp::verify(&seed, &code, back, next - back - 1, hotp_params(&params)).is_accepted();
+                        return Err(if spent {
+                            DomainError::CodeSpent
+                        } else {
+                            DomainError::WrongCode
+                        });
+                    }
                 }
             }
             OathKind::Totp => {
