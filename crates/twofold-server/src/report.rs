@@ -219,7 +219,12 @@ pub async fn write_report<W: Write + Send>(core: &Core, org: OrgId, format: Form
 
 async fn write_file(core: &Core, org: OrgId, format: Format, path: &Path) -> anyhow::Result<()> {
     let tmp = path.with_extension(format!("{}.tmp", format.extension()));
-    let file = std::fs::File::create(&tmp)?;
+    // Reports hold contact details: readable by the server's user only.
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(&tmp)?;
     let mut out = std::io::BufWriter::with_capacity(256 * 1024, file);
     write_report(core, org, format, &mut out).await?;
     out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
