@@ -64,6 +64,10 @@ enum Command {
         /// Username prefix.
         #[arg(long, default_value = "user")]
         prefix: String,
+        /// Derive each authenticator-app secret from this key and the username
+        /// (HMAC-SHA256), so a load generator can compute codes. Benchmarks only.
+        #[arg(long)]
+        bench_key: Option<String>,
     },
     /// Exit 0 when a running server answers /readyz (for container health checks).
     Healthcheck,
@@ -237,7 +241,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Yubikey(YubikeyCommand::Import { org, file }) => import_yubikeys(&settings, &org, &file).await,
         Command::User(cmd) => user_guard(&settings, cmd).await,
         Command::Report { org, format } => report(&settings, &org, &format).await,
-        Command::Seed { org, users, prefix } => seed(&settings, &org, users, &prefix).await,
+        Command::Seed {
+            org,
+            users,
+            prefix,
+            bench_key,
+        } => seed(&settings, &org, users, &prefix, bench_key.as_deref()).await,
         Command::Healthcheck => healthcheck(&settings).await,
     }
 }
@@ -421,11 +430,11 @@ async fn report(settings: &Settings, org: &str, format: &str) -> anyhow::Result<
     twofold_server::report::write_report(&core, org.id, format, &mut out).await
 }
 
-async fn seed(settings: &Settings, org: &str, users: u64, prefix: &str) -> anyhow::Result<()> {
+async fn seed(settings: &Settings, org: &str, users: u64, prefix: &str, bench_key: Option<&str>) -> anyhow::Result<()> {
     let core = operator_core(settings).await?;
     let org = core.find_org(org).await.map_err(domain)?;
     let started = std::time::Instant::now();
-    let created = twofold_server::seed::seed_users(&core, &org, users, prefix).await?;
+    let created = twofold_server::seed::seed_users(&core, &org, users, prefix, bench_key).await?;
     println!(
         "created {created} users with an SMS and an authenticator-app device in {:.1} s",
         started.elapsed().as_secs_f64()

@@ -33,11 +33,32 @@ fn device(core: &Core, org: &Org, kind: DeviceType, now: i64) -> NewDevice {
     }
 }
 
-/// Creates `count` users named `<prefix><n>`; returns how many were new.
+/// The authenticator-app secret of a seeded user when seeding with a benchmark key:
+/// the first 20 bytes of HMAC-SHA256(key, username). Benchmarks compute TOTP codes from
+/// it; never use a known key for real users.
+#[must_use]
+pub fn bench_secret(key: &str, username: &str) -> [u8; 20] {
+    use hmac::{Hmac, KeyInit, Mac as _};
+    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key.as_bytes()).expect("HMAC takes any key");
+    mac.update(username.as_bytes());
+    let full = mac.finalize().into_bytes();
+    let mut out = [0u8; 20];
+    out.copy_from_slice(&full[..20]);
+    out
+}
+
+/// Creates `count` users named `<prefix><n>`; returns how many were new. With
+/// `bench_key`, app secrets are [`bench_secret`]s instead of random.
 ///
 /// # Errors
 /// Store failures.
-pub async fn seed_users(core: &Core, org: &Org, count: u64, prefix: &str) -> anyhow::Result<u64> {
+pub async fn seed_users(
+    core: &Core,
+    org: &Org,
+    count: u64,
+    prefix: &str,
+    bench_key: Option<&str>,
+) -> anyhow::Result<u64> {
     let now = core.clock.now_ms();
     let mut created = 0;
     let mut n = 0;
@@ -64,8 +85,14 @@ pub async fn seed_users(core: &Core, org: &Org, count: u64, prefix: &str) -> any
             let mut sms = device(core, org, DeviceType::Sms, now);
             sms.phone = Some(format!("+1555{:07}", i % 10_000_000));
             let mut app = device(core, org, DeviceType::AuthenticatorApp, now);
-            let mut secret = [0u8; 20];
-            core.random.fill(&mut secret);
+            let secret = match bench_key {
+                Some(key) => bench_secret(key, name.as_str()),
+                None => {
+                    let mut random = [0u8; 20];
+                    core.random.fill(&mut random);
+                    random
+                }
+            };
             app.oath = Some(OathParams::APP_DEFAULT);
             app.sealed_secret = Some(
                 core.master
