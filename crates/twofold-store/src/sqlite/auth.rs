@@ -3,21 +3,13 @@
 //! two nodes) can never both move a session.
 
 use async_trait::async_trait;
-use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use twofold_core::StoreError;
 use twofold_core::device::DeviceId;
 use twofold_core::ids::{OrgId, UserId};
 use twofold_core::store::{AttemptOutcome, AuditEvent, AuthGuard, AuthSession, AuthStore};
 
-use super::{SqliteStore, store_err};
-
-fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
-    row: &'r SqliteRow,
-    col: &str,
-) -> Result<T, StoreError> {
-    row.try_get(col).map_err(store_err)
-}
+use super::{SqliteStore, get, store_err};
 
 fn session(row: &SqliteRow) -> Result<AuthSession, StoreError> {
     let device: Option<i64> = get(row, "device_id")?;

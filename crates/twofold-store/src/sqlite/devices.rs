@@ -1,7 +1,6 @@
 //! Devices, pairing sessions and SMS usage on SQLite.
 
 use async_trait::async_trait;
-use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use twofold_core::StoreError;
 use twofold_core::device::{Device, DeviceId, DeviceType};
@@ -10,18 +9,11 @@ use twofold_core::store::{
     AttemptOutcome, DeviceStore, NewDevice, PairOutcome, PairingSession, SmsReservation, SmsUsage,
 };
 
-use super::{SqliteStore, is_unique_violation, store_err};
+use super::{SqliteStore, get, is_unique_violation, store_err};
 use crate::rows::{device_type, oath};
 
 const DEVICE_COLUMNS: &str = "id, uuid, user_id, org_id, kind, position, nickname, phone, email, serial, oath_kind, \
                               oath_algorithm, oath_digits, oath_period, sealed_secret, counter, enrolled_ms, last_used_ms";
-
-fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
-    row: &'r SqliteRow,
-    col: &str,
-) -> Result<T, StoreError> {
-    row.try_get(col).map_err(store_err)
-}
 
 fn device(row: &SqliteRow) -> Result<Device, StoreError> {
     let kind: String = get(row, "kind")?;

@@ -1,20 +1,12 @@
 //! The jobs queue and the report's data on SQLite.
 
 use async_trait::async_trait;
-use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use twofold_core::StoreError;
 use twofold_core::ids::OrgId;
 use twofold_core::store::{JobRecord, JobStore, NewDevice, NewUser, ReportDevice, ReportRow};
 
-use super::{SqliteStore, store_err};
-
-fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
-    row: &'r SqliteRow,
-    col: &str,
-) -> Result<T, StoreError> {
-    row.try_get(col).map_err(store_err)
-}
+use super::{SqliteStore, get, store_err};
 
 fn job(row: &SqliteRow) -> Result<JobRecord, StoreError> {
     Ok(JobRecord {

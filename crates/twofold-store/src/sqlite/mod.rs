@@ -44,6 +44,15 @@ pub(crate) fn store_err(e: sqlx::Error) -> StoreError {
     }
 }
 
+/// Reads one column, mapping a decoding failure onto the port's error.
+pub(crate) fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
+    row: &'r sqlx::sqlite::SqliteRow,
+    col: &str,
+) -> Result<T, StoreError> {
+    use sqlx::Row as _;
+    row.try_get(col).map_err(store_err)
+}
+
 /// Whether an error is a UNIQUE or PRIMARY KEY violation.
 pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
