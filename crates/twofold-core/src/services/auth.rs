@@ -91,6 +91,18 @@ pub enum OfflineOutcome {
 
 const CODE_DEVICE: [DeviceType; 3] = [DeviceType::Sms, DeviceType::Voice, DeviceType::Email];
 
+/// Whether the organization allows this kind of device.
+fn factor_enabled(org: &Org, kind: DeviceType) -> bool {
+    let s = &org.settings;
+    match kind {
+        DeviceType::Sms | DeviceType::Voice => s.sms_voice_enabled,
+        DeviceType::Email => s.email_enabled,
+        DeviceType::YubiKey => s.yubikey_enabled,
+        DeviceType::HardwareToken => s.oath_enabled,
+        DeviceType::AuthenticatorApp => s.authenticator_app_enabled,
+    }
+}
+
 impl Core {
     #[expect(clippy::too_many_arguments, reason = "one audit row's columns")]
     fn audit_event(
@@ -223,6 +235,12 @@ impl Core {
         if devices.is_empty() {
             return Err(DomainError::NoDevice);
         }
+        // Devices whose factor the organization switched off are skipped; when none is
+        // left the user cannot authenticate here (20534).
+        let usable: Vec<&DeviceView> = devices.iter().filter(|d| factor_enabled(org, d.device.kind)).collect();
+        if usable.is_empty() {
+            return Err(DomainError::NoUsableDevice);
+        }
         let existing = match &req.session_id {
             Some(id) => Some(self.live_session(org, &user, id).await?),
             None => None,
@@ -230,17 +248,20 @@ impl Core {
         let chosen = match &req.device_id {
             Some(raw) => {
                 let id = raw.parse::<i64>().ok();
-                Some(
-                    devices
-                        .iter()
-                        .find(|d| Some(d.device.id.0) == id)
-                        .ok_or(DomainError::ForeignDevice)?
-                        .device
-                        .clone(),
-                )
+                let device = &devices
+                    .iter()
+                    .find(|d| Some(d.device.id.0) == id)
+                    .ok_or(DomainError::ForeignDevice)?
+                    .device;
+                if !factor_enabled(org, device.kind) {
+                    return Err(DomainError::NotSupported(
+                        "the organization switched this kind of device off",
+                    ));
+                }
+                Some(device.clone())
             }
-            None if org.settings.device_selection && devices.len() > 1 && existing.is_none() => None,
-            None => Some(devices[0].device.clone()),
+            None if org.settings.device_selection && usable.len() > 1 && existing.is_none() => None,
+            None => Some(usable[0].device.clone()),
         };
         let session_id = existing
             .as_ref()

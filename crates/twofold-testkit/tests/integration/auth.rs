@@ -1476,3 +1476,37 @@ async fn e20529_org_alias_mismatch_on_auth_ops() {
     assert_eq!(body["errorMsg"], ErrorId::AuthInvalidOrganization.message());
     assert!(app.sender.messages().is_empty(), "nothing ran");
 }
+
+#[tokio::test]
+async fn e20534_no_device_the_organization_allows() {
+    let app = TestApp::start().await;
+    user_with_sms(&app, "una", "+13035550777").await;
+    let org = app.core.find_org("default").await.unwrap();
+    app.core
+        .set_org_setting(&org, "sms_voice_enabled", "false")
+        .await
+        .unwrap();
+    let reply = app
+        .client
+        .call_raw("startauthentication", &json!({"spAlias": "web", "userName": "una"}))
+        .await
+        .unwrap();
+    assert_error(&reply, ErrorId::NoUsableDevice);
+    assert!(app.sender.last_otp_to("+13035550777").is_none(), "nothing was sent");
+    // With an email device as well, the email device is used instead of the SMS primary.
+    let reply = app
+        .client
+        .call_raw(
+            "offlinepairing",
+            &json!({"username": "una", "type": "EMAIL", "pairingData": "una@example.org"}),
+        )
+        .await
+        .unwrap();
+    assert_ok(&reply);
+    let reply = app
+        .client
+        .call_raw("startauthentication", &json!({"spAlias": "web", "userName": "una"}))
+        .await
+        .unwrap();
+    assert_eq!((reply.http_status, reply.error_id), (200, 30005));
+}
