@@ -61,6 +61,9 @@ pub struct OrgSettings {
     pub lockout_secs: u32,
     /// Codes that may be sent to one phone or address within 10 minutes (20548 beyond).
     pub resend_limit: u32,
+    /// API requests per second the organization may make (per node); beyond it HTTP
+    /// 429 with `Retry-After`. 0 means unlimited.
+    pub requests_per_second: u32,
 }
 
 impl Default for OrgSettings {
@@ -85,6 +88,7 @@ impl Default for OrgSettings {
             lockout_threshold: 10,
             lockout_secs: 900,
             resend_limit: 10,
+            requests_per_second: 0,
         }
     }
 }
@@ -109,7 +113,7 @@ fn parse_bool(key: &str, value: &str) -> Result<bool, String> {
 
 impl OrgSettings {
     /// Every setting name, in display order.
-    pub const KEYS: [&'static str; 19] = [
+    pub const KEYS: [&'static str; 20] = [
         "max_users",
         "disabled_services",
         "otp_length",
@@ -129,6 +133,7 @@ impl OrgSettings {
         "lockout_threshold",
         "lockout_secs",
         "resend_limit",
+        "requests_per_second",
     ];
 
     /// One setting's text form.
@@ -154,6 +159,7 @@ impl OrgSettings {
             "lockout_threshold" => self.lockout_threshold.to_string(),
             "lockout_secs" => self.lockout_secs.to_string(),
             "resend_limit" => self.resend_limit.to_string(),
+            "requests_per_second" => self.requests_per_second.to_string(),
             _ => return None,
         })
     }
@@ -233,6 +239,7 @@ impl OrgSettings {
             "lockout_threshold" => self.lockout_threshold = parse_num(key, value, 1..=1000)?,
             "lockout_secs" => self.lockout_secs = parse_num(key, value, 1..=604_800)?,
             "resend_limit" => self.resend_limit = parse_num(key, value, 1..=1000)?,
+            "requests_per_second" => self.requests_per_second = parse_num(key, value, 0..=1_000_000)?,
             other => return Err(format!("unknown setting {other:?}; known: {}", Self::KEYS.join(", "))),
         }
         Ok(())

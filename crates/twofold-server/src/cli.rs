@@ -504,6 +504,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         core: boot.core,
         metrics: twofold_server::metrics::handle(),
         reports_dir,
+        limits: std::sync::Arc::default(),
     };
     twofold_server::serve::serve(listener, router(state), shutdown_signal()).await;
     worker.abort();

@@ -87,6 +87,7 @@ impl TestApp {
             core: core.clone(),
             metrics: twofold_server::metrics::handle(),
             reports_dir,
+            limits: std::sync::Arc::default(),
         };
         let server = tokio::spawn(async move {
             twofold_server::serve::serve(listener, router(state), std::future::pending()).await;

@@ -3,6 +3,7 @@
 mod auth;
 mod devices;
 mod health;
+pub mod limits;
 pub mod ops;
 mod pingid;
 mod reply;
@@ -34,6 +35,8 @@ pub struct AppState {
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// Where finished reports are kept (`<data-dir>/reports`).
     pub reports_dir: std::path::PathBuf,
+    /// Per-organization request rates.
+    pub limits: std::sync::Arc<limits::OrgLimits>,
 }
 
 /// The whole HTTP surface. Tests serve it on a loopback listener.

@@ -37,7 +37,7 @@ pub async fn operation(State(state): State<AppState>, Path(op): Path<String>, bo
         .find(|known| *known == op)
         .unwrap_or("unknown");
     let reply = handle(&state, &op, body).await;
-    metrics::record(label, reply.error_id.code(), started.elapsed());
+    metrics::record(label, reply.metric_code(), started.elapsed());
     if !reply.error_id.is_success() {
         tracing::info!(op = label, error_id = reply.error_id.code(), unique_msg_id = %reply.unique_msg_id, "request refused");
     }
@@ -88,6 +88,12 @@ async fn handle(state: &AppState, op: &str, body: Body) -> Reply {
         org_alias: caller.org().alias.0.clone(),
         token,
     };
+    if !state
+        .limits
+        .allow(caller.org().id, caller.org().settings.requests_per_second)
+    {
+        return Reply::rate_limited(unique);
+    }
     let body = match request.req_body() {
         Ok(map) => ReqBody::from(map.clone()),
         Err(_) => return Reply::signed(&signer, Value::Null, ErrorId::InvalidInput, None, unique, Value::Null),

@@ -30,6 +30,8 @@ pub struct Reply {
     body: String,
     /// getorgreport's raw file, sent instead of a JWS.
     file: Option<axum::body::Body>,
+    /// A 429 answer (the catalog's row has no errorId).
+    rate_limited: bool,
 }
 
 /// A fresh `uniqueMsgId`.
@@ -71,6 +73,7 @@ impl Reply {
             unique_msg_id: unique,
             body,
             file: None,
+            rate_limited: false,
         }
     }
 
@@ -91,6 +94,7 @@ impl Reply {
             unique_msg_id: unique,
             body,
             file: None,
+            rate_limited: false,
         }
     }
 }
@@ -104,12 +108,44 @@ impl Reply {
             unique_msg_id: unique,
             body: String::new(),
             file: Some(body),
+            rate_limited: false,
+        }
+    }
+
+    /// The code for metrics and logs: the errorId, or 429 for a rate-limited answer.
+    pub fn metric_code(&self) -> u32 {
+        if self.rate_limited { 429 } else { self.error_id.code() }
+    }
+
+    /// HTTP 429 with `Retry-After: 1`; the body carries the catalog's message and no
+    /// errorId, as the catalog's 429 row has none.
+    pub fn rate_limited(unique: String) -> Self {
+        let body = serde_json::json!({"responseBody": {
+            "errorMsg": twofold_proto::error_catalog::RATE_LIMITED_MESSAGE,
+            "uniqueMsgId": unique,
+            "clientData": null,
+        }})
+        .to_string();
+        Self {
+            error_id: ErrorId::Ok,
+            unique_msg_id: unique,
+            body,
+            file: None,
+            rate_limited: true,
         }
     }
 }
 
 impl IntoResponse for Reply {
     fn into_response(self) -> Response {
+        if self.rate_limited {
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::CONTENT_TYPE, "application/json"), (header::RETRY_AFTER, "1")],
+                self.body,
+            )
+                .into_response();
+        }
         if let Some(file) = self.file {
             return (
                 StatusCode::OK,

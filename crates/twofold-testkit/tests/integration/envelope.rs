@@ -316,3 +316,36 @@ async fn non_string_org_alias_claims_are_refused() {
     }
     assert!(app.stored_user("x").await.is_none());
 }
+
+#[tokio::test]
+async fn org_request_rate_answers_429_with_retry_after() {
+    let app = TestApp::start().await;
+    let org = app.core.find_org("default").await.unwrap();
+    app.core
+        .set_org_setting(&org, "requests_per_second", "2")
+        .await
+        .unwrap();
+    let mut limited = 0;
+    for _ in 0..10 {
+        let jws = app.client.sign(&json!({"userName": "nobody"}));
+        let request = format!(
+            "POST /pingid/rest/4/getuserdetails/do HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{jws}",
+            jws.len()
+        );
+        let answer = raw_tcp(&app, request.as_bytes()).await;
+        if answer.starts_with("HTTP/1.1 429") {
+            limited += 1;
+            assert!(answer.to_ascii_lowercase().contains("retry-after: 1"), "{answer}");
+            let body: Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+            assert_eq!(
+                body["responseBody"]["errorMsg"],
+                twofold_proto::error_catalog::RATE_LIMITED_MESSAGE
+            );
+            assert!(
+                body["responseBody"].get("errorId").is_none(),
+                "the catalog's 429 row has no errorId"
+            );
+        }
+    }
+    assert!(limited >= 7, "at most a burst of 2 then 2/s: {limited} of 10 limited");
+}
