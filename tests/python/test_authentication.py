@@ -4,10 +4,12 @@ Each test starts its own Twofold server (``TWOFOLD_BIN``, default ``target/debug
 under the repository root) on a free loopback port with a fresh data directory whose
 ``twofold.toml`` sends email to a minimal SMTP server and voice calls to a minimal
 Twilio-like HTTP server, both running in this process (``devices_fakes.py``); SMS is not
-configured, so SMS codes land in ``<data-dir>/outbox.jsonl``.
+configured, so SMS codes land in ``<data-dir>/outbox.jsonl``.  The per-test fixture is
+``pingid_harness.GatewayServerTestCase``.
 
-The client knows only the ``pingid.properties`` file the server writes: it signs every
-request with PyJWT (HS256) and verifies every signed answer with ``jwt.decode``.
+The client (``pingid_harness.Client``) knows only the ``pingid.properties`` file the
+server writes: it signs every request with PyJWT (HS256) and verifies every signed answer
+with ``jwt.decode``.
 
 For each OTP device type a fresh user pairs one device through the API, so that device is
 the user's primary one, then signs in as spec §5.1 describes::
@@ -30,53 +32,37 @@ calls it), §5.6 (backup authentication to an email address and to a phone numbe
 in the call), a wrong code (400 / 20513) and a code used twice (400 / 20545).
 
 Run with:  python3 -m unittest discover -s tests/python -v
+      or:  python3 -m unittest tests/python/test_authentication.py -v   (from the repository root)
 Requires:  Python 3.11+, PyJWT, pyotp and cryptography.  A missing package fails every
            server test here with that message: nothing is skipped.
 """
 
 import base64
-import datetime
 import email.parser
 import email.policy
-import json
 import os
 import re
-import shutil
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 import unittest
-import urllib.error
-import urllib.request
-import uuid
-import warnings
 from pathlib import Path
 
-_MISSING = []
-try:
-    import jwt
-except ImportError:
-    jwt = None
-    _MISSING.append("PyJWT (pip install pyjwt)")
-try:
-    import pyotp
-except ImportError:
-    pyotp = None
-    _MISSING.append("pyotp (pip install pyotp)")
-try:
-    import cryptography  # noqa: F401  (AES for devices_yubico)
-except ImportError:
-    _MISSING.append("cryptography (pip install cryptography)")
+_HERE = Path(__file__).resolve().parent
+if str(_HERE) not in sys.path:
+    # The helper modules sit beside this file; also when run as tests/python/test_authentication.py.
+    sys.path.insert(0, str(_HERE))
 
-from devices_fakes import FakeSmtpServer, FakeTwilio
 from devices_yubico import SoftYubiKey
+from pingid_harness import (
+    GatewayServerTestCase,
+    new_username,
+    only_digits,
+    optional_import,
+    wrong_code,
+)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_BIN = REPO_ROOT / "target" / "debug" / "twofold"
-READY_TIMEOUT_S = 20.0
-HTTP_TIMEOUT_S = 40.0
+pyotp = optional_import("pyotp")
+
 DELIVERY_WAIT_S = 10.0
 JOB_WAIT_S = 20.0
 CLI_TIMEOUT_S = 60.0
@@ -116,123 +102,8 @@ SIX_DIGITS_RE = re.compile(r"(?<!\d)\d{6}(?!\d)")
 SPOKEN_DIGITS_RE = re.compile(r"(?<!\d)\d(?:[^\d<>]{1,8}\d){5}(?!\d)")
 
 
-def missing_packages_message():
-    if not _MISSING:
-        return None
-    return ("test_authentication.py cannot run: missing Python package(s): %s"
-            % ", ".join(_MISSING))
-
-
-# --------------------------------------------------------------------------
-# A PingID API client, as Ping's Python sample writes one
-# --------------------------------------------------------------------------
-
-
-def load_properties(path):
-    props = {}
-    with open(path, "r", encoding="utf-8") as f:
-        for line in f.read().splitlines():
-            if line and not line.startswith("#") and "=" in line:
-                name, value = line.split("=", 1)
-                props[name] = value
-    return props
-
-
-class ApiAnswer:
-    """One answer: HTTP status, whether it was a signed JWS, and its responseBody."""
-
-    def __init__(self, op, status, text, key):
-        self.op = op
-        self.status = status
-        self.text = text
-        self.signed = not text.lstrip().startswith("{")
-        if self.signed:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                payload = jwt.decode(text, key, algorithms=["HS256"])
-        else:
-            payload = json.loads(text)
-        self.body = payload["responseBody"]
-
-    @property
-    def error_id(self):
-        return self.body.get("errorId")
-
-    def __repr__(self):
-        return "<%s: HTTP %s %r>" % (self.op, self.status, self.body)
-
-
-class PingIdClient:
-    def __init__(self, props):
-        self.token = props["token"]
-        self.org_alias = props["org_alias"]
-        self.base_url = props["idp_url"]
-        self.key = base64.urlsafe_b64decode(props["use_base64_key"])
-
-    def call(self, op, req_body):
-        now = datetime.datetime.now(datetime.timezone.utc)
-        payload = {
-            "reqHeader": {
-                "locale": "en",
-                "orgAlias": self.org_alias,
-                "secretKey": self.token,
-                "timestamp": now.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3],
-                "version": "4.9.17",
-            },
-            "reqBody": req_body,
-        }
-        signed = jwt.encode(payload, self.key, algorithm="HS256",
-                            headers={"orgAlias": self.org_alias, "token": self.token})
-        request = urllib.request.Request(
-            "%s/rest/4/%s/do" % (self.base_url, op),
-            data=signed.encode("ascii"),
-            headers={"Content-Type": "application/json"},
-            method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as resp:
-                status, text = resp.status, resp.read().decode("utf-8")
-        except urllib.error.HTTPError as err:
-            status, text = err.code, err.read().decode("utf-8")
-        return ApiAnswer(op, status, text, self.key)
-
-
-def unused_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def fresh_username(tag):
-    return "auth-%s-%s" % (tag, uuid.uuid4().hex[:10])
-
-
-def only_digits(text):
-    return re.sub(r"\D", "", text or "")
-
-
 def now_ms():
     return int(time.time() * 1000)
-
-
-def gateway_config(smtp_port, twilio_url):
-    q = json.dumps  # a JSON string literal is a valid TOML basic string for these values
-    return "\n".join([
-        "[delivery.default.email]",
-        "host = %s" % q("127.0.0.1"),
-        "port = %d" % smtp_port,
-        'tls = "none"',
-        "from = %s" % q("Twofold auth test <%s>" % MAIL_FROM),
-        "timeout_secs = %d" % GATEWAY_TIMEOUT_S,
-        "",
-        "[delivery.default.voice]",
-        'kind = "twilio"',
-        "base_url = %s" % q(twilio_url),
-        "account_sid = %s" % q(TWILIO_SID),
-        "auth_token = %s" % q(TWILIO_TOKEN),
-        "from = %s" % q(TWILIO_FROM),
-        "timeout_secs = %d" % GATEWAY_TIMEOUT_S,
-        "",
-    ])
 
 
 class DeliveryMark:
@@ -259,120 +130,31 @@ class PairedDevice:
 # --------------------------------------------------------------------------
 
 
-class _AuthServerCase(unittest.TestCase):
-    maxDiff = None
-
-    def setUp(self):
-        missing = missing_packages_message()
-        if missing:
-            self.fail(missing)
-        self.proc = None
-        self.server_log = None
-        self.smtp = None
-        self.twilio = None
-        self.data_dir = tempfile.mkdtemp(prefix="twofold-auth-")
-        try:
-            self.smtp = FakeSmtpServer().start()
-            self.twilio = FakeTwilio(TWILIO_SID, TWILIO_TOKEN).start()
-            with open(os.path.join(self.data_dir, "twofold.toml"), "w", encoding="utf-8") as f:
-                f.write(gateway_config(self.smtp.port, self.twilio.base_url))
-            self.launch_server()
-        except BaseException:
-            self.tearDown()
-            self.remove_data_dir(keep=True)
-            raise
-
-    @staticmethod
-    def binary():
-        path = Path(os.environ.get("TWOFOLD_BIN", str(DEFAULT_BIN)))
-        if not path.is_absolute():
-            path = REPO_ROOT / path
-        if not path.exists():
-            raise RuntimeError("server binary %s not found: run `cargo build -p "
-                               "twofold-server` or set TWOFOLD_BIN" % path)
-        return path
-
-    def launch_server(self):
-        listen = "127.0.0.1:%d" % unused_port()
-        self.server_log = open(os.path.join(self.data_dir, "server.log"), "wb")
-        self.proc = subprocess.Popen(
-            [str(self.binary()), "--listen", listen, "--data-dir", self.data_dir],
-            cwd=str(REPO_ROOT), stdin=subprocess.DEVNULL,
-            stdout=self.server_log, stderr=subprocess.STDOUT)
-        props = os.path.join(self.data_dir, "pingid.properties")
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        last = None
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("server exited early with code %s" % self.proc.returncode)
-            try:
-                with urllib.request.urlopen("http://%s/readyz" % listen, timeout=2) as r:
-                    if r.status == 200 and os.path.exists(props):
-                        self.client = PingIdClient(load_properties(props))
-                        return
-            except (urllib.error.URLError, OSError) as err:
-                last = err
-            time.sleep(0.1)
-        raise RuntimeError("server not ready within %.0f s (%r)" % (READY_TIMEOUT_S, last))
-
-    def tearDown(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        if self.server_log is not None:
-            self.server_log.close()
-            self.server_log = None
-        if self.twilio is not None:
-            self.twilio.stop()
-            self.twilio = None
-        if self.smtp is not None:
-            self.smtp.stop()
-            self.smtp = None
-
-    def run(self, result=None):
-        before = len(result.failures) + len(result.errors) if result is not None else 0
-        outcome = super().run(result)
-        failed = result is not None and len(result.failures) + len(result.errors) > before
-        self.remove_data_dir(keep=failed)
-        return outcome
-
-    def remove_data_dir(self, keep):
-        path = getattr(self, "data_dir", None)
-        if not path or not os.path.isdir(path):
-            return
-        if keep:
-            log = os.path.join(path, "server.log")
-            text = ""
-            if os.path.exists(log):
-                with open(log, "rb") as f:
-                    text = f.read().decode("utf-8", "replace")
-            sys.stderr.write("\n----- twofold server output (data dir %s kept) -----\n%s"
-                             "----- end of server output -----\n" % (path, text))
-        else:
-            shutil.rmtree(path, ignore_errors=True)
+class _AuthServerCase(GatewayServerTestCase):
+    suite_name = "test_authentication.py"
+    required_modules = ("jwt", "pyotp", "cryptography")  # cryptography: AES for devices_yubico
+    data_dir_prefix = "twofold-auth-"
+    mail_from = "Twofold auth test <%s>" % MAIL_FROM
+    twilio_sid = TWILIO_SID
+    twilio_token = TWILIO_TOKEN
+    twilio_from = TWILIO_FROM
+    gateway_timeout_secs = GATEWAY_TIMEOUT_S
 
     # ---- API -------------------------------------------------------------------
 
-    def call(self, op, body):
-        return self.client.call(op, body)
-
     def assertApproved(self, answer):
         self.assertEqual((answer.status, answer.error_id), (200, 200), answer)
-        self.assertTrue(answer.signed, "a 200 answer must be a signed JWS: %r" % answer.text)
+        self.assertTrue(answer.is_jws, "a 200 answer must be a signed JWS: %r" % answer.text)
 
     def assertRefused(self, answer, status, error_id, message=None):
         self.assertEqual((answer.status, answer.error_id), (status, error_id), answer)
-        self.assertTrue(answer.signed, "an answer to a valid token is signed: %r" % answer.text)
+        self.assertTrue(answer.is_jws, "an answer to a valid token is signed: %r" % answer.text)
         self.assertIsInstance(answer.body.get("errorMsg"), str, answer)
         if message is not None:
             self.assertEqual(answer.body["errorMsg"], message, answer)
 
     def new_user(self, tag, **extra):
-        username = fresh_username(tag)
+        username = new_username(tag, prefix="auth")
         body = {"username": username, "activateUser": True, "role": "REGULAR"}
         body.update(extra)
         self.assertApproved(self.call("adduser", body))
@@ -384,13 +166,6 @@ class _AuthServerCase(unittest.TestCase):
         return answer.body["userDetails"]
 
     # ---- gateways -------------------------------------------------------------------
-
-    def outbox(self):
-        path = os.path.join(self.data_dir, "outbox.jsonl")
-        if not os.path.exists(path):
-            return []
-        with open(path, "r", encoding="utf-8") as f:
-            return [json.loads(line) for line in f.read().splitlines() if line.strip()]
 
     def mark(self):
         return DeliveryMark(len(self.outbox()), len(self.smtp.snapshot()[0]),
@@ -539,12 +314,10 @@ class _AuthServerCase(unittest.TestCase):
         csv_path = os.path.join(self.data_dir, "auth-yubikeys.csv")
         with open(csv_path, "w", encoding="utf-8") as f:
             f.write(key.csv_line() + "\n")
-        command = [str(self.binary()), "--data-dir", self.data_dir,
-                   "yubikey", "import", "--org", DEFAULT_ORG, csv_path]
-        done = subprocess.run(command, cwd=str(REPO_ROOT), stdin=subprocess.DEVNULL,
-                              capture_output=True, timeout=CLI_TIMEOUT_S)
+        done = self.server.run_cli(["--data-dir", self.data_dir, "yubikey", "import",
+                                    "--org", DEFAULT_ORG, csv_path], timeout=CLI_TIMEOUT_S)
         self.assertEqual(done.returncode, 0, "%s\nstdout: %s\nstderr: %s" % (
-            command, done.stdout.decode("utf-8", "replace"),
+            done.args, done.stdout.decode("utf-8", "replace"),
             done.stderr.decode("utf-8", "replace")))
         pairing_otp = key.otp()
         paired = self.call("pairyubikey", {"username": username, "otp": pairing_otp})
@@ -568,7 +341,7 @@ class _AuthServerCase(unittest.TestCase):
     def assertStarted(self, answer, flow_status, device=None):
         """A 300xx flow answer of startauthentication/authonline; returns its sessionId."""
         self.assertEqual((answer.status, answer.error_id), (200, flow_status), answer)
-        self.assertTrue(answer.signed, "a 200 answer must be a signed JWS: %r" % answer.text)
+        self.assertTrue(answer.is_jws, "a 200 answer must be a signed JWS: %r" % answer.text)
         body = answer.body
         session = body.get("sessionId")
         self.assertIsInstance(session, str, answer)
@@ -692,7 +465,7 @@ class OtpOnlyAndBackupTest(_AuthServerCase):
         mark = self.mark()
         answer = self.backup(username, "Email", BACKUP_EMAIL)
         self.assertEqual((answer.status, answer.error_id), (200, 30005), answer)
-        self.assertTrue(answer.signed, answer.text)
+        self.assertTrue(answer.is_jws, answer.text)
         session = answer.body.get("sessionId")
         self.assertIsInstance(session, str, answer)
         self.assertTrue(session, answer)
@@ -708,7 +481,7 @@ class OtpOnlyAndBackupTest(_AuthServerCase):
         mark = self.mark()
         answer = self.backup(username, "SMS", BACKUP_PHONE)
         self.assertEqual((answer.status, answer.error_id), (200, 30001), answer)
-        self.assertTrue(answer.signed, answer.text)
+        self.assertTrue(answer.is_jws, answer.text)
         session = answer.body.get("sessionId")
         self.assertIsInstance(session, str, answer)
         self.assertTrue(session, answer)
@@ -733,7 +506,7 @@ class RefusedCodeTest(_AuthServerCase):
         mark = self.mark()
         session = self.assertStarted(self.start(username), FLOW_STATUS["SMS"], device)
         code = device.next_code(mark)
-        wrong = "".join(str((int(c) + 5) % 10) for c in code)
+        wrong = wrong_code(code)
         self.assertNotEqual(wrong, code)
 
         refused = self.offline(username, wrong, session)

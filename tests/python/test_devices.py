@@ -9,14 +9,16 @@ fresh data directory whose ``twofold.toml`` sends
   process,
 * SMS nowhere, so SMS codes land in the file outbox ``<data-dir>/outbox.jsonl``
 
-(the listeners are in ``devices_fakes.py``).  The client only knows the
-``pingid.properties`` file the server writes: it signs with ``jwt.encode`` and verifies
-every JWS answer with ``jwt.decode``, like Ping's Python sample.  The authenticator
+(the listeners are in ``devices_fakes.py``; the per-test fixture is
+``pingid_harness.GatewayServerTestCase``).  The client (``pingid_harness.Client``) only
+knows the ``pingid.properties`` file the server writes: it signs with ``jwt.encode`` and
+verifies every JWS answer with ``jwt.decode``, like Ping's Python sample.  The authenticator
 app's and the HOTP hardware tokens' codes come from pyotp, an independent OATH
 implementation; the YubiKey's OTPs are made in ``devices_yubico.py`` from key material the
 test imports with ``twofold yubikey import`` (AES from the ``cryptography`` package).
 
 Run with:  python3 -m unittest discover -s tests/python -v
+      or:  python3 -m unittest tests/python/test_devices.py -v   (from the repository root)
 Requires:  Python 3.11+, PyJWT, pyotp and cryptography
            (pip install pyjwt; pip install pyotp cryptography).  A missing package fails
            every test here with that message: nothing is skipped.
@@ -26,54 +28,32 @@ import base64
 import datetime
 import email.parser
 import email.policy
-import json
 import os
 import re
-import shutil
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 import unittest
-import urllib.error
-import urllib.request
-import uuid
-import warnings
 from pathlib import Path
 
-_MISSING_PACKAGES = []
-try:
-    import jwt
-except ImportError:
-    jwt = None
-    _MISSING_PACKAGES.append("PyJWT (pip install pyjwt)")
-try:
-    import pyotp
-except ImportError:
-    pyotp = None
-    _MISSING_PACKAGES.append("pyotp")
-try:
-    import cryptography  # noqa: F401  (used by devices_yubico for AES)
-except ImportError:
-    _MISSING_PACKAGES.append("cryptography")
+_HERE = Path(__file__).resolve().parent
+if str(_HERE) not in sys.path:
+    # The helper modules sit beside this file; also when run as tests/python/test_devices.py.
+    sys.path.insert(0, str(_HERE))
 
-from devices_fakes import FakeSmtpServer, FakeTwilio
 from devices_yubico import SoftYubiKey, crc16, modhex_decode, modhex_encode, plaintext
+from pingid_harness import (
+    GatewayServerTestCase,
+    missing_packages_message,
+    new_username,
+    only_digits,
+    optional_import,
+    wrong_code,
+)
 
+pyotp = optional_import("pyotp")
+SUITE = "test_devices.py"
+REQUIRED_MODULES = ("jwt", "pyotp", "cryptography")  # cryptography: AES for devices_yubico
 
-def missing_packages_message():
-    """None when every package is there, else why the tests cannot run and the fix."""
-    if not _MISSING_PACKAGES:
-        return None
-    return ("test_devices.py cannot run: missing Python package(s) %s. "
-            "Install them with: pip install pyotp cryptography%s"
-            % (", ".join(_MISSING_PACKAGES), " pyjwt" if jwt is None else ""))
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_BIN = REPO_ROOT / "target" / "debug" / "twofold"
-READY_TIMEOUT_S = 20.0
-HTTP_TIMEOUT_S = 40.0
 DELIVERY_WAIT_S = 10.0
 MAX_SAFE_INTEGER = 2 ** 53
 
@@ -113,241 +93,23 @@ SPOKEN_CODE_RE = re.compile(r"(?<!\d)\d(?:[^\d<>]{1,8}\d){5}(?!\d)")
 
 
 # --------------------------------------------------------------------------
-# Client side: what Ping's Python sample does
-# --------------------------------------------------------------------------
-
-
-def read_properties(path):
-    props = {}
-    with open(path, "r", encoding="utf-8", newline="") as f:
-        for line in f.read().split("\n"):
-            if not line or line.startswith("#"):
-                continue
-            name, value = line.split("=", 1)
-            props[name] = value
-    return props
-
-
-def utc_timestamp():
-    now = datetime.datetime.now(datetime.timezone.utc)
-    return now.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-
-
-class Client:
-    """A PingID API client that knows only one properties file."""
-
-    def __init__(self, props):
-        self.token = props["token"]
-        self.org_alias = props["org_alias"]
-        self.idp_url = props["idp_url"]
-        self.key = base64.urlsafe_b64decode(props["use_base64_key"])
-
-    def call(self, op, op_body):
-        payload = {
-            "reqHeader": {
-                "locale": "en",
-                "orgAlias": self.org_alias,
-                "secretKey": self.token,
-                "timestamp": utc_timestamp(),
-                "version": "4.9.17",
-            },
-            "reqBody": op_body,
-        }
-        text = jwt.encode(payload, self.key, algorithm="HS256",
-                          headers={"orgAlias": self.org_alias, "token": self.token})
-        request = urllib.request.Request(
-            self.idp_url + "/rest/4/" + op + "/do",
-            data=text.encode("utf-8"),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as resp:
-                status, body = resp.status, resp.read().decode("utf-8")
-        except urllib.error.HTTPError as err:
-            status, body = err.code, err.read().decode("utf-8")
-        return Response(self, op, status, body)
-
-
-class Response:
-    def __init__(self, client, op, status, text):
-        self.op = op
-        self.status = status
-        self.text = text
-        self.is_jws = not text.lstrip().startswith("{")
-        if self.is_jws:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                self.payload = jwt.decode(text, client.key, algorithms=["HS256"])
-        else:
-            self.payload = json.loads(text)
-        self.body = self.payload["responseBody"]
-
-    @property
-    def error_id(self):
-        return self.body.get("errorId")
-
-    def __repr__(self):
-        return "Response(%s, status=%r, body=%r)" % (self.op, self.status, self.body)
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def new_username(tag):
-    return "py-%s-%s" % (tag, uuid.uuid4().hex[:10])
-
-
-def toml_string(s):
-    return json.dumps(s)  # a JSON string literal is a valid TOML basic string here
-
-
-def delivery_toml(smtp_port, twilio_base_url, timeout_secs):
-    return "\n".join([
-        "[delivery.default.email]",
-        "host = %s" % toml_string("127.0.0.1"),
-        "port = %d" % smtp_port,
-        'tls = "none"',
-        "from = %s" % toml_string(MAIL_FROM_HEADER),
-        "timeout_secs = %d" % timeout_secs,
-        "",
-        "[delivery.default.voice]",
-        'kind = "twilio"',
-        "base_url = %s" % toml_string(twilio_base_url),
-        "account_sid = %s" % toml_string(TWILIO_SID),
-        "auth_token = %s" % toml_string(TWILIO_TOKEN),
-        "from = %s" % toml_string(TWILIO_FROM),
-        "timeout_secs = %d" % timeout_secs,
-        "",
-    ])
-
-
-def digits_of(s):
-    return re.sub(r"\D", "", s or "")
-
-
-# --------------------------------------------------------------------------
 # Fixture: one server + its gateways per test
 # --------------------------------------------------------------------------
 
 
-class _ServerTestCase(unittest.TestCase):
+class _ServerTestCase(GatewayServerTestCase):
     """Starts the gateways and a server in setUp and stops them all in tearDown."""
 
-    maxDiff = None
-    smtp_refuses = False
-    calls_mode = "ok"
-    timeout_secs = 10
-
-    def setUp(self):
-        missing = missing_packages_message()
-        if missing:
-            self.fail(missing)
-        self.proc = None
-        self.log_file = None
-        self.smtp = None
-        self.twilio = None
-        self.data_dir = tempfile.mkdtemp(prefix="twofold-devices-")
-        try:
-            self.smtp = FakeSmtpServer(refuse_rcpt=self.smtp_refuses).start()
-            self.twilio = FakeTwilio(TWILIO_SID, TWILIO_TOKEN, calls_mode=self.calls_mode).start()
-            with open(os.path.join(self.data_dir, "twofold.toml"), "w", encoding="utf-8") as f:
-                f.write(delivery_toml(self.smtp.port, self.twilio.base_url, self.timeout_secs))
-            self._start_server()
-        except BaseException:
-            self.tearDown()
-            self._cleanup_dir(keep=True)
-            raise
-
-    @staticmethod
-    def server_binary():
-        binary = Path(os.environ.get("TWOFOLD_BIN", str(DEFAULT_BIN)))
-        if not binary.is_absolute():
-            binary = REPO_ROOT / binary
-        if not binary.exists():
-            raise RuntimeError(
-                "server binary %s not found: build it with "
-                "`cargo build -p twofold-server` or set TWOFOLD_BIN" % binary)
-        return binary
-
-    def _start_server(self):
-        binary = self.server_binary()
-        self.listen = "127.0.0.1:%d" % free_port()
-        self.log_path = os.path.join(self.data_dir, "server.log")
-        self.log_file = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(
-            [str(binary), "--listen", self.listen, "--data-dir", self.data_dir],
-            cwd=str(REPO_ROOT),
-            stdout=self.log_file,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-        url = "http://%s/readyz" % self.listen
-        props_path = os.path.join(self.data_dir, "pingid.properties")
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        last_error = None
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("server exited early with code %s" % self.proc.returncode)
-            try:
-                with urllib.request.urlopen(url, timeout=2) as resp:
-                    if resp.status == 200 and os.path.exists(props_path):
-                        self.client = Client(read_properties(props_path))
-                        return
-            except (urllib.error.URLError, OSError) as err:
-                last_error = err
-            time.sleep(0.1)
-        raise RuntimeError("server not ready within %.0f s (last error: %r)"
-                           % (READY_TIMEOUT_S, last_error))
-
-    def tearDown(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        if self.log_file is not None:
-            self.log_file.close()
-            self.log_file = None
-        if self.twilio is not None:
-            self.twilio.stop()
-            self.twilio = None
-        if self.smtp is not None:
-            self.smtp.stop()
-            self.smtp = None
-
-    def run(self, result=None):
-        before = len(result.failures) + len(result.errors) if result is not None else 0
-        outcome = super().run(result)
-        failed = result is not None and len(result.failures) + len(result.errors) > before
-        self._cleanup_dir(keep=failed)
-        return outcome
-
-    def _cleanup_dir(self, keep):
-        data_dir = getattr(self, "data_dir", None)
-        if data_dir is None or not os.path.isdir(data_dir):
-            return
-        if keep:
-            log = os.path.join(data_dir, "server.log")
-            output = ""
-            if os.path.exists(log):
-                with open(log, "rb") as f:
-                    output = f.read().decode("utf-8", "replace")
-            sys.stderr.write(
-                "\n----- twofold server output (data dir %s kept) -----\n%s"
-                "----- end of server output -----\n" % (data_dir, output))
-        else:
-            shutil.rmtree(data_dir, ignore_errors=True)
+    suite_name = SUITE
+    required_modules = REQUIRED_MODULES
+    data_dir_prefix = "twofold-devices-"
+    mail_from = MAIL_FROM_HEADER
+    twilio_sid = TWILIO_SID
+    twilio_token = TWILIO_TOKEN
+    twilio_from = TWILIO_FROM
+    gateway_timeout_secs = 10
 
     # ---- API helpers --------------------------------------------------------
-
-    def call(self, op, body):
-        return self.client.call(op, body)
 
     def assertOk(self, resp):
         self.assertEqual(resp.status, 200, resp)
@@ -387,32 +149,16 @@ class _ServerTestCase(unittest.TestCase):
 
     # ---- delivery helpers -----------------------------------------------------
 
-    def outbox_entries(self):
-        path = os.path.join(self.data_dir, "outbox.jsonl")
-        if not os.path.exists(path):
-            return []
-        with open(path, "r", encoding="utf-8") as f:
-            text = f.read()
-        entries = []
-        for line in text.splitlines():
-            if line.strip():
-                entries.append(json.loads(line))
-        return entries
-
     def wait_outbox(self, to, timeout=DELIVERY_WAIT_S):
         deadline = time.monotonic() + timeout
         while True:
-            found = [e for e in self.outbox_entries() if e.get("to") == to]
+            found = [e for e in self.outbox() if e.get("to") == to]
             if found:
                 return found[-1]
             if time.monotonic() >= deadline:
                 self.fail("no outbox.jsonl line to %s within %.0f s: %r"
-                          % (to, timeout, self.outbox_entries()))
+                          % (to, timeout, self.outbox()))
             time.sleep(0.05)
-
-    def wrong_code(self, code):
-        """A code of the same length that differs from ``code`` in every digit."""
-        return "".join(str((int(c) + 5) % 10) for c in code)
 
     # ---- the organization's stock ---------------------------------------------
 
@@ -477,13 +223,11 @@ class _ServerTestCase(unittest.TestCase):
         csv_path = os.path.join(self.data_dir, "devices-yubikeys.csv")
         with open(csv_path, "w", encoding="utf-8") as f:
             f.write("".join(k.csv_line() + "\n" for k in keys))
-        command = [str(self.server_binary()), "--data-dir", self.data_dir,
-                   "yubikey", "import", "--org", DEFAULT_ORG, csv_path]
-        done = subprocess.run(command, cwd=str(REPO_ROOT), stdin=subprocess.DEVNULL,
-                              capture_output=True, timeout=CLI_TIMEOUT_S)
+        done = self.server.run_cli(["--data-dir", self.data_dir, "yubikey", "import",
+                                    "--org", DEFAULT_ORG, csv_path], timeout=CLI_TIMEOUT_S)
         out = done.stdout.decode("utf-8", "replace")
         err = done.stderr.decode("utf-8", "replace")
-        self.assertEqual(done.returncode, 0, "%s\nstdout: %s\nstderr: %s" % (command, out, err))
+        self.assertEqual(done.returncode, 0, "%s\nstdout: %s\nstderr: %s" % (done.args, out, err))
         self.assertIn("imported %d YubiKeys" % len(keys), out, err)
         return out
 
@@ -596,7 +340,7 @@ class DevicePairingTest(_ServerTestCase):
         self.assertIn("<Say", twiml)
         spoken = SPOKEN_CODE_RE.findall(twiml)
         self.assertTrue(spoken, "no code read digit by digit in %r" % twiml)
-        codes = {digits_of(s) for s in spoken}
+        codes = {only_digits(s) for s in spoken}
         self.assertEqual(len(codes), 1, "different codes in one call: %r" % twiml)
         code = codes.pop()
         self.assertNotRegex(twiml, SIX_DIGITS_RE, "the code must be read digit by digit")
@@ -659,9 +403,9 @@ class DevicePairingTest(_ServerTestCase):
                 self.assertEqual(d.get("nickname"), "%s 1" % kind, d)
 
         self.assertEqual(by_type["Email"].get("email"), address, by_type["Email"])
-        self.assertEqual(digits_of(by_type["SMS"].get("displayID")), digits_of(SMS_NUMBER),
+        self.assertEqual(only_digits(by_type["SMS"].get("displayID")), only_digits(SMS_NUMBER),
                          by_type["SMS"])
-        self.assertEqual(digits_of(by_type["Voice"].get("displayID")), digits_of(VOICE_NUMBER),
+        self.assertEqual(only_digits(by_type["Voice"].get("displayID")), only_digits(VOICE_NUMBER),
                          by_type["Voice"])
         token = by_type["Hardware Token"]
         self.assertEqual(token.get("oathSerialNumber"), TOKEN_SERIAL, token)
@@ -669,7 +413,7 @@ class DevicePairingTest(_ServerTestCase):
         self.assertEqual(by_type["YubiKey"].get("displayID"), YUBIKEY_PUBLIC_ID, by_type["YubiKey"])
 
         # ---- each channel went where it was configured to go ----------------------------
-        channels = [e.get("channel") for e in self.outbox_entries()]
+        channels = [e.get("channel") for e in self.outbox()]
         self.assertEqual(channels, ["sms"], "only SMS is unconfigured, so only SMS is in the outbox")
         self.assertEqual([r.kind for r in self.twilio.snapshot()], ["Calls"])
         self.assertEqual(len(self.smtp.snapshot()[0]), 1)
@@ -718,7 +462,7 @@ class DevicePairingTest(_ServerTestCase):
         self.assertOk(start)
         session, device_id, _ = self.assertDeviceIdentity(start)
         otp = self.wait_outbox(number)["otp"]
-        wrong = self.wrong_code(otp)
+        wrong = wrong_code(otp)
         self.assertNotEqual(wrong, otp)
 
         resp = self.call("finalizeofflinepairing", {"sessionId": session, "otp": wrong})
@@ -759,7 +503,7 @@ class YubicoOtpGeneratorTest(unittest.TestCase):
     """The OTPs the pairing test sends are well formed, checked without the server."""
 
     def setUp(self):
-        missing = missing_packages_message()
+        missing = missing_packages_message(SUITE, REQUIRED_MODULES)
         if missing:
             self.fail(missing)
 
@@ -805,7 +549,7 @@ class DeliveryFailureTest(_ServerTestCase):
 
     smtp_refuses = True
     calls_mode = "error"
-    timeout_secs = FAILING_TIMEOUT_S
+    gateway_timeout_secs = FAILING_TIMEOUT_S
 
     def start_and_time(self, body):
         t0 = time.monotonic()
@@ -833,7 +577,7 @@ class DeliveryFailureTest(_ServerTestCase):
             self.assertTrue(c.authorization_ok, c)
             self.assertEqual(c.form.get("To"), VOICE_NUMBER, c.raw_form)
         self.assertNoDeviceOfType(username, "Voice")
-        self.assertEqual([e for e in self.outbox_entries() if e.get("channel") == "voice"], [],
+        self.assertEqual([e for e in self.outbox() if e.get("channel") == "voice"], [],
                          "a failed call must not fall back to the outbox")
 
     def test_01_voice_gateway_500_is_20558(self):
@@ -860,7 +604,7 @@ class DeliveryFailureTest(_ServerTestCase):
         self.assertIn(address, rcpts, "the SMTP server was never asked")
         self.assertEqual(messages, [])
         self.assertNoDeviceOfType(username, "Email")
-        self.assertEqual([e for e in self.outbox_entries() if e.get("channel") == "email"], [])
+        self.assertEqual([e for e in self.outbox() if e.get("channel") == "email"], [])
 
 
 if __name__ == "__main__":

@@ -1,45 +1,50 @@
 """Black-box tests of the Twofold server through a PyJWT client.
 
-The client half of this file behaves like Ping Identity's Python sample
-client: it knows nothing but the ``pingid.properties`` file (parsed line by
-line with ``split('=', 1)``), decodes ``use_base64_key`` with
+The client (``pingid_harness.Client``) behaves like Ping Identity's Python
+sample client: it knows nothing but the ``pingid.properties`` file (parsed line
+by line with ``split('=', 1)``), decodes ``use_base64_key`` with
 ``base64.urlsafe_b64decode``, signs requests with ``jwt.encode`` and verifies
-every JWS response with ``jwt.decode``.  Requests go out with urllib.
+every JWS response with ``jwt.decode``.  Requests go out with urllib.  The
+tests here also send what a sample would not: other JWS headers, HS512, other
+reqHeader timestamps and versions, a slash-escaping JSON encoder, a wrong key
+and an unknown token.
 
-The suite starts the server itself (``TWOFOLD_BIN``, default
-``target/debug/twofold`` under the repository root) on a free loopback port
-with a fresh data directory, and stops it at the end.
+The suite starts one server for all its tests (``pingid_harness.TwofoldServer``:
+``TWOFOLD_BIN``, default ``target/debug/twofold`` under the repository root) on
+a free loopback port with a fresh data directory, and stops it at the end.
 
 Run with:  python3 -m unittest discover -s tests/python -v
+      or:  python3 -m unittest tests/python/test_pyjwt_client.py -v   (from the repository root)
 Requires:  Python 3.11+, PyJWT (pip install pyjwt).
 """
 
 import base64
-import datetime
 import json
 import os
 import re
 import secrets
-import shutil
-import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import unittest
-import urllib.error
-import urllib.request
-import uuid
-import warnings
 from pathlib import Path
 
 import jwt
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_BIN = REPO_ROOT / "target" / "debug" / "twofold"
-READY_TIMEOUT_S = 20.0
-HTTP_TIMEOUT_S = 30.0
+_HERE = Path(__file__).resolve().parent
+if str(_HERE) not in sys.path:
+    # pingid_harness sits beside this file; also when run as tests/python/test_pyjwt_client.py.
+    sys.path.insert(0, str(_HERE))
+
+from pingid_harness import (
+    OMIT,
+    Client,
+    Response,
+    TwofoldServer,
+    failure_count,
+    new_username,
+    read_properties,
+)
 
 PROPERTY_KEYS = {
     "use_base64_key",
@@ -61,148 +66,11 @@ UNIQUE_MSG_ID_RE = re.compile(r"^webs_[A-Za-z0-9_-]{43}$")
 ACTIVATION_CODE_RE = re.compile(r"^[0-9]{12}$")
 
 
-# --------------------------------------------------------------------------
-# Client side: what Ping's Python sample does
-# --------------------------------------------------------------------------
-
-
-def parse_properties(text):
-    """Parse a pingid.properties text the way the Python sample does."""
-    props = {}
-    for line in text.split("\n"):
-        line = line.rstrip("\n")
-        if not line or line.startswith("#"):
-            continue
-        name, value = line.split("=", 1)
-        props[name] = value
-    return props
-
-
-def read_properties(path):
-    with open(path, "r", encoding="utf-8", newline="") as f:
-        return parse_properties(f.read())
-
-
-def utc_timestamp():
-    """The documented reqHeader timestamp: yyyy-MM-dd HH:mm:ss.SSS in UTC."""
-    now = datetime.datetime.now(datetime.timezone.utc)
-    return now.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-
-
 class SlashEscapingEncoder(json.JSONEncoder):
     """Writes '/' as '\\/' like .NET's JavaScriptSerializer (and PHP)."""
 
     def encode(self, o):
         return super().encode(o).replace("/", "\\/")
-
-
-class Client:
-    """A PingID API client that only knows one properties file."""
-
-    def __init__(self, props):
-        self.props = props
-        self.token = props["token"]
-        self.org_alias = props["org_alias"]
-        self.idp_url = props["idp_url"]
-        self.key = base64.urlsafe_b64decode(props["use_base64_key"])
-
-    def req_header(self, **overrides):
-        header = {
-            "locale": "en",
-            "orgAlias": self.org_alias,
-            "secretKey": self.token,
-            "timestamp": utc_timestamp(),
-            "version": "4.9.17",
-        }
-        for name, value in overrides.items():
-            if value is _OMIT:
-                header.pop(name, None)
-            else:
-                header[name] = value
-        return header
-
-    def sign(self, op_body, *, alg="HS256", key=None, jws_headers=None,
-             req_header=None, json_encoder=None):
-        payload = {
-            "reqHeader": req_header if req_header is not None else self.req_header(),
-            "reqBody": op_body,
-        }
-        if jws_headers is None:
-            jws_headers = {"orgAlias": self.org_alias, "token": self.token}
-        with warnings.catch_warnings():
-            # PyJWT warns that a 32-byte key is short for HS384/HS512; the
-            # devices-management sample signs like that anyway.
-            warnings.simplefilter("ignore")
-            return jwt.encode(
-                payload,
-                self.key if key is None else key,
-                algorithm=alg,
-                headers=jws_headers,
-                json_encoder=json_encoder,
-            )
-
-    def post(self, op, body_text):
-        url = self.idp_url + "/rest/4/" + op + "/do"
-        request = urllib.request.Request(
-            url,
-            data=body_text.encode("utf-8"),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as resp:
-                return resp.status, resp.read().decode("utf-8"), dict(resp.headers)
-        except urllib.error.HTTPError as err:
-            return err.code, err.read().decode("utf-8"), dict(err.headers)
-
-    def call(self, op, op_body, *, alg="HS256", **sign_args):
-        """Sign, post and verify.  Returns a Response."""
-        text = self.sign(op_body, alg=alg, **sign_args)
-        status, body, headers = self.post(op, text)
-        return Response(self, status, body, headers, alg)
-
-
-class Response:
-    def __init__(self, client, status, text, headers, alg):
-        self.status = status
-        self.text = text
-        self.headers = headers
-        self.is_jws = not text.lstrip().startswith("{")
-        if self.is_jws:
-            # Every JWS response must verify with the client's key and the
-            # algorithm of the request (the Python sample pins the algorithm).
-            self.jws_header = jwt.get_unverified_header(text)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # short-key warning for HS384/HS512
-                self.payload = jwt.decode(text, client.key, algorithms=[alg])
-        else:
-            self.jws_header = None
-            self.payload = json.loads(text)
-        self.body = self.payload["responseBody"]
-
-    @property
-    def error_id(self):
-        return self.body["errorId"]
-
-    @property
-    def error_msg(self):
-        return self.body["errorMsg"]
-
-    def __repr__(self):
-        return "Response(status=%r, body=%r)" % (self.status, self.body)
-
-
-_OMIT = object()
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def new_username(tag):
-    return "py-%s-%s" % (tag, uuid.uuid4().hex[:10])
 
 
 # --------------------------------------------------------------------------
@@ -213,90 +81,34 @@ def new_username(tag):
 class PyJwtClientTest(unittest.TestCase):
     maxDiff = None
     _had_failure = False
-    proc = None
+    server = None
 
     # ---- server lifecycle -------------------------------------------------
 
     @classmethod
     def setUpClass(cls):
-        cls.bin = Path(os.environ.get("TWOFOLD_BIN", str(DEFAULT_BIN)))
-        if not cls.bin.is_absolute():
-            cls.bin = REPO_ROOT / cls.bin
-        if not cls.bin.exists():
-            raise RuntimeError(
-                "server binary %s not found: build it with "
-                "`cargo build -p twofold-server` or set TWOFOLD_BIN" % cls.bin
-            )
-        cls.data_dir = tempfile.mkdtemp(prefix="twofold-pyjwt-")
-        cls.port = free_port()
-        cls.listen = "127.0.0.1:%d" % cls.port
-        cls.log_path = os.path.join(cls.data_dir, "server.log")
-        cls.log_file = open(cls.log_path, "wb")
-        cls.proc = subprocess.Popen(
-            [str(cls.bin), "--listen", cls.listen, "--data-dir", cls.data_dir],
-            cwd=str(REPO_ROOT),
-            stdout=cls.log_file,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
+        cls.server = TwofoldServer(data_dir_prefix="twofold-pyjwt-")
+        cls.data_dir = cls.server.data_dir
         try:
-            cls._wait_ready()
-            cls.props_path = os.path.join(cls.data_dir, "pingid.properties")
+            cls.server.start()
+            cls.listen = cls.server.listen
+            cls.props_path = cls.server.props_path
             cls.props = read_properties(cls.props_path)
             cls.client = Client(cls.props)
         except BaseException:
-            cls._stop_server(print_log=True)
+            cls.server.stop()
+            cls.server.cleanup(keep=True)
             raise
 
     @classmethod
-    def _wait_ready(cls):
-        url = "http://%s/readyz" % cls.listen
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        last_error = None
-        while time.monotonic() < deadline:
-            if cls.proc.poll() is not None:
-                raise RuntimeError("server exited early with code %s" % cls.proc.returncode)
-            try:
-                with urllib.request.urlopen(url, timeout=2) as resp:
-                    if resp.status == 200 and os.path.exists(
-                        os.path.join(cls.data_dir, "pingid.properties")
-                    ):
-                        return
-            except (urllib.error.URLError, OSError) as err:
-                last_error = err
-            time.sleep(0.1)
-        raise RuntimeError(
-            "server not ready within %.0f s (last error: %r)" % (READY_TIMEOUT_S, last_error)
-        )
-
-    @classmethod
-    def _stop_server(cls, print_log):
-        if cls.proc is not None and cls.proc.poll() is None:
-            cls.proc.terminate()
-            try:
-                cls.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                cls.proc.kill()
-                cls.proc.wait(timeout=10)
-        cls.log_file.close()
-        if print_log:
-            with open(cls.log_path, "rb") as f:
-                output = f.read().decode("utf-8", "replace")
-            sys.stderr.write(
-                "\n----- twofold server output (data dir %s) -----\n%s"
-                "----- end of server output -----\n" % (cls.data_dir, output)
-            )
-        else:
-            shutil.rmtree(cls.data_dir, ignore_errors=True)
-
-    @classmethod
     def tearDownClass(cls):
-        cls._stop_server(print_log=cls._had_failure)
+        cls.server.stop()
+        cls.server.cleanup(keep=cls._had_failure)
 
     def run(self, result=None):
-        before = len(result.failures) + len(result.errors) if result is not None else 0
+        before = failure_count(result)
         outcome = super().run(result)
-        if result is not None and len(result.failures) + len(result.errors) > before:
+        if failure_count(result) > before:
             type(self)._had_failure = True
         return outcome
 
@@ -382,7 +194,7 @@ class PyJwtClientTest(unittest.TestCase):
             ("iso-z", {"timestamp": "2024-01-02T03:04:05.678Z"}, None),
             # .NET JavaScriptSerializer writes "\/Date(1704164645678)\/" on the wire.
             ("dotnet-date", {"timestamp": "/Date(1704164645678)/"}, SlashEscapingEncoder),
-            ("no-timestamp", {"timestamp": _OMIT}, None),
+            ("no-timestamp", {"timestamp": OMIT}, None),
             ("numeric-version", {"version": 4.9}, None),
         ]
         for name, overrides, encoder in variants:
@@ -533,11 +345,9 @@ class PyJwtClientTest(unittest.TestCase):
     def test_07_auth_only_token_cannot_add_users(self):
         # --listen (same as the server's) only makes the printed idp_url point
         # at this server; the rest is the documented operator command.
-        out = subprocess.run(
-            [str(self.bin), "--listen", self.listen, "--data-dir", self.data_dir,
+        out = self.server.run_cli(
+            ["--listen", self.listen, "--data-dir", self.data_dir,
              "token", "create", "--org", "default", "--scope", "auth-only"],
-            cwd=str(REPO_ROOT),
-            capture_output=True,
             timeout=60,
         )
         self.assertEqual(out.returncode, 0, out.stderr.decode("utf-8", "replace"))
