@@ -1,11 +1,12 @@
 """Black-box tests of jobs and the organization report (spec §2.4, §6.12) through a PyJWT client.
 
-Each test class starts its own Twofold server (``TWOFOLD_BIN``, default
-``target/debug/twofold`` under the repository root) on a free loopback port with a fresh
-data directory.  No ``twofold.toml`` is written, so SMS codes land in the file outbox
-``<data-dir>/outbox.jsonl``.  The client knows only the ``pingid.properties`` file the
-server writes: it signs every request with PyJWT (HS256) and verifies every signed answer
-with ``jwt.decode``, like Ping's Python sample.
+Each test class starts its own Twofold server (``pingid_harness.TwofoldServer``:
+``TWOFOLD_BIN``, default ``target/debug/twofold`` under the repository root) on a free
+loopback port with a fresh data directory.  No ``twofold.toml`` is written, so SMS codes
+land in the file outbox ``<data-dir>/outbox.jsonl``.  The client (``pingid_harness.Client``)
+knows only the ``pingid.properties`` file the server writes: it signs every request with
+PyJWT (HS256) and verifies every signed answer with ``jwt.decode``, like Ping's Python
+sample.
 
 ``OrgReportTest`` builds an organization through the API:
 
@@ -35,50 +36,41 @@ Requires:  Python 3.11+, PyJWT and cryptography (pip install pyjwt cryptography)
            package fails every test here with that message: nothing is skipped.
 """
 
-import base64
 import csv
 import datetime
 import io
 import json
 import os
 import re
-import shutil
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 import unittest
 import urllib.error
 import urllib.request
-import warnings
 from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
 if str(_HERE) not in sys.path:
-    # devices_yubico sits beside this file; also when run as tests/python/test_reports.py.
+    # The helper modules sit beside this file; also when run as tests/python/test_reports.py.
     sys.path.insert(0, str(_HERE))
 
-_MISSING = []
-try:
-    import jwt
-except ImportError:
-    jwt = None
-    _MISSING.append("PyJWT (pip install pyjwt)")
-try:
-    import cryptography  # noqa: F401  (AES for devices_yubico)
-except ImportError:
-    _MISSING.append("cryptography (pip install cryptography)")
-
 from devices_yubico import SoftYubiKey
+from pingid_harness import (
+    Client,
+    Response,
+    TwofoldServer,
+    failure_count,
+    missing_packages_message,
+    only_digits,
+    read_outbox,
+)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_BIN = REPO_ROOT / "target" / "debug" / "twofold"
-READY_TIMEOUT_S = 20.0
+SUITE = "test_reports.py"
+REQUIRED_MODULES = ("jwt", "cryptography")  # cryptography: AES for devices_yubico
+
 HTTP_TIMEOUT_S = 40.0
 DELIVERY_WAIT_S = 10.0
 JOB_WAIT_S = 30.0
-CLI_TIMEOUT_S = 60.0
 TIME_SLACK_MS = 5000
 DAY_MS = 24 * 3600 * 1000
 
@@ -122,37 +114,25 @@ JWS_RE = re.compile(r"^\s*\"?[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_=-]+\"?\
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
-def missing_packages_message():
-    if not _MISSING:
-        return None
-    return ("test_reports.py cannot run: missing Python package(s): %s"
-            % ", ".join(_MISSING))
-
-
 # --------------------------------------------------------------------------
-# A PingID API client that knows only the properties file
+# Raw answers: a report download is a file, not an API answer
 # --------------------------------------------------------------------------
-
-
-def load_properties(path):
-    props = {}
-    with open(path, "r", encoding="utf-8") as f:
-        for line in f.read().splitlines():
-            if line and not line.startswith("#") and "=" in line:
-                name, value = line.split("=", 1)
-                props[name] = value
-    return props
 
 
 class Answer:
-    """One HTTP answer: status, headers, raw bytes; ``body`` is the verified responseBody."""
+    """One HTTP answer as it came: status, every header, the raw bytes.
 
-    def __init__(self, op, status, headers, data, key):
+    ``pingid_harness.Response`` parses an answer as soon as it is made, which a report
+    file (raw JSON or CSV) is not; here ``body``, the responseBody verified by a
+    ``Response``, is only worked out when a test asks for it.
+    """
+
+    def __init__(self, client, op, status, headers, data):
         self.op = op
         self.status = status
         self.headers = headers          # an http.client.HTTPMessage (case-insensitive)
         self.data = data                # the raw body bytes
-        self._key = key
+        self._client = client
         self._body = None
 
     @property
@@ -166,13 +146,8 @@ class Answer:
     @property
     def body(self):
         if self._body is None:
-            if self.signed:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    payload = jwt.decode(self.text.strip(), self._key, algorithms=["HS256"])
-            else:
-                payload = json.loads(self.text)
-            self._body = payload["responseBody"]
+            self._body = Response(self._client, self.status, self.text.strip(),
+                                  self.headers, op=self.op).body
         return self._body
 
     @property
@@ -190,51 +165,30 @@ class Answer:
         return "<%s: HTTP %s %r>" % (self.op, self.status, shown)
 
 
-class PingIdClient:
-    def __init__(self, props):
-        self.token = props["token"]
-        self.org_alias = props["org_alias"]
-        self.base_url = props["idp_url"]
-        self.key = base64.urlsafe_b64decode(props["use_base64_key"])
+class RawAnswerClient(Client):
+    """A ``pingid_harness.Client`` whose ``fetch`` keeps the answer raw.
 
-    def call(self, op, req_body):
-        now = datetime.datetime.now(datetime.timezone.utc)
-        payload = {
-            "reqHeader": {
-                "locale": "en",
-                "orgAlias": self.org_alias,
-                "secretKey": self.token,
-                "timestamp": now.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3],
-                "version": "4.9.17",
-            },
-            "reqBody": req_body,
-        }
-        signed = jwt.encode(payload, self.key, algorithm="HS256",
-                            headers={"orgAlias": self.org_alias, "token": self.token})
+    ``Client.post`` decodes the body and folds the headers into a dict (one value per
+    name); the downloads are checked on their bytes and on every ``Content-Type``
+    header, so ``fetch`` signs with ``Client.sign`` and sends the request itself.
+    """
+
+    def fetch(self, op, op_body):
+        """Sign ``op_body`` (HS256, the sample's headers), POST it; an ``Answer``."""
         request = urllib.request.Request(
-            "%s/rest/4/%s/do" % (self.base_url, op),
-            data=signed.encode("ascii"),
+            "%s/rest/4/%s/do" % (self.idp_url, op),
+            data=self.sign(op_body).encode("ascii"),
             headers={"Content-Type": "application/json"},
             method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as resp:
-                return Answer(op, resp.status, resp.headers, resp.read(), self.key)
+            with urllib.request.urlopen(request, timeout=self.timeout) as resp:
+                return Answer(self, op, resp.status, resp.headers, resp.read())
         except urllib.error.HTTPError as err:
-            return Answer(op, err.code, err.headers, err.read(), self.key)
-
-
-def unused_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+            return Answer(self, op, err.code, err.headers, err.read())
 
 
 def now_ms():
     return int(time.time() * 1000)
-
-
-def only_digits(text):
-    return re.sub(r"\D", "", text or "")
 
 
 def csv_time(ms):
@@ -263,8 +217,7 @@ def expected_csv_cell(column, value):
 
 class _ServerCase(unittest.TestCase):
     maxDiff = None
-    proc = None
-    server_log = None
+    server = None
     data_dir = None
     client = None
     _had_failure = False
@@ -272,102 +225,41 @@ class _ServerCase(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls._had_failure = False
-        if missing_packages_message():
+        if missing_packages_message(SUITE, REQUIRED_MODULES):
             return  # every test fails with the message (setUp)
-        cls.data_dir = tempfile.mkdtemp(prefix="twofold-reports-")
+        cls.server = TwofoldServer(data_dir_prefix="twofold-reports-")
+        cls.data_dir = cls.server.data_dir
         try:
-            cls.launch_server()
+            cls.server.start()
+            cls.client = RawAnswerClient(cls.server.read_properties(), timeout=HTTP_TIMEOUT_S)
         except BaseException:
-            cls.stop_server()
-            cls.remove_data_dir(keep=True)
+            cls.server.stop()
+            cls.server.cleanup(keep=True)
             raise
 
     @classmethod
     def tearDownClass(cls):
-        cls.stop_server()
-        cls.remove_data_dir(keep=cls._had_failure)
+        if cls.server is not None:
+            cls.server.stop()
+            cls.server.cleanup(keep=cls._had_failure)
+            cls.server = None
 
     def setUp(self):
-        missing = missing_packages_message()
+        missing = missing_packages_message(SUITE, REQUIRED_MODULES)
         if missing:
             self.fail(missing)
 
     def run(self, result=None):
-        before = len(result.failures) + len(result.errors) if result is not None else 0
+        before = failure_count(result)
         outcome = super().run(result)
-        if result is not None and len(result.failures) + len(result.errors) > before:
+        if failure_count(result) > before:
             type(self)._had_failure = True
         return outcome
-
-    @staticmethod
-    def binary():
-        path = Path(os.environ.get("TWOFOLD_BIN", str(DEFAULT_BIN)))
-        if not path.is_absolute():
-            path = REPO_ROOT / path
-        if not path.exists():
-            raise RuntimeError("server binary %s not found: run `cargo build -p "
-                               "twofold-server` or set TWOFOLD_BIN" % path)
-        return path
-
-    @classmethod
-    def launch_server(cls):
-        listen = "127.0.0.1:%d" % unused_port()
-        cls.server_log = open(os.path.join(cls.data_dir, "server.log"), "wb")
-        cls.proc = subprocess.Popen(
-            [str(cls.binary()), "--listen", listen, "--data-dir", cls.data_dir],
-            cwd=str(REPO_ROOT), stdin=subprocess.DEVNULL,
-            stdout=cls.server_log, stderr=subprocess.STDOUT)
-        props = os.path.join(cls.data_dir, "pingid.properties")
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        last = None
-        while time.monotonic() < deadline:
-            if cls.proc.poll() is not None:
-                raise RuntimeError("server exited early with code %s" % cls.proc.returncode)
-            try:
-                with urllib.request.urlopen("http://%s/readyz" % listen, timeout=2) as r:
-                    if r.status == 200 and os.path.exists(props):
-                        cls.client = PingIdClient(load_properties(props))
-                        return
-            except (urllib.error.URLError, OSError) as err:
-                last = err
-            time.sleep(0.1)
-        raise RuntimeError("server not ready within %.0f s (%r)" % (READY_TIMEOUT_S, last))
-
-    @classmethod
-    def stop_server(cls):
-        if cls.proc is not None and cls.proc.poll() is None:
-            cls.proc.terminate()
-            try:
-                cls.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                cls.proc.kill()
-                cls.proc.wait(timeout=10)
-        cls.proc = None
-        if cls.server_log is not None:
-            cls.server_log.close()
-            cls.server_log = None
-
-    @classmethod
-    def remove_data_dir(cls, keep):
-        path = cls.data_dir
-        if not path or not os.path.isdir(path):
-            return
-        if keep:
-            log = os.path.join(path, "server.log")
-            text = ""
-            if os.path.exists(log):
-                with open(log, "rb") as f:
-                    text = f.read().decode("utf-8", "replace")
-            sys.stderr.write("\n----- twofold server output (data dir %s kept) -----\n%s"
-                             "----- end of server output -----\n" % (path, text))
-        else:
-            shutil.rmtree(path, ignore_errors=True)
-        cls.data_dir = None
 
     # ---- API ---------------------------------------------------------------------
 
     def call(self, op, body):
-        return self.client.call(op, body)
+        return self.client.fetch(op, body)
 
     def assertApproved(self, answer):
         self.assertEqual((answer.status, answer.error_id), (200, 200), answer)
@@ -459,20 +351,14 @@ class OrgReportTest(_ServerCase):
         csv_path = os.path.join(self.data_dir, "reports-yubikeys.csv")
         with open(csv_path, "w", encoding="utf-8") as f:
             f.write(key.csv_line() + "\n")
-        command = [str(self.binary()), "--data-dir", self.data_dir,
-                   "yubikey", "import", "--org", DEFAULT_ORG, csv_path]
-        done = subprocess.run(command, cwd=str(REPO_ROOT), stdin=subprocess.DEVNULL,
-                              capture_output=True, timeout=CLI_TIMEOUT_S)
+        done = self.server.run_cli(["--data-dir", self.data_dir,
+                                    "yubikey", "import", "--org", DEFAULT_ORG, csv_path])
         self.assertEqual(done.returncode, 0, "%s\nstdout: %s\nstderr: %s" % (
-            command, done.stdout.decode("utf-8", "replace"),
+            done.args, done.stdout.decode("utf-8", "replace"),
             done.stderr.decode("utf-8", "replace")))
 
     def outbox(self):
-        path = os.path.join(self.data_dir, "outbox.jsonl")
-        if not os.path.exists(path):
-            return []
-        with open(path, "r", encoding="utf-8") as f:
-            return [json.loads(line) for line in f.read().splitlines() if line.strip()]
+        return read_outbox(self.data_dir)
 
     def sms_code(self, number, seen):
         """The code of the first outbox SMS to ``number`` after the first ``seen`` lines."""
