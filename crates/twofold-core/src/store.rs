@@ -490,7 +490,13 @@ pub trait AuthStore: Send + Sync {
     /// locked until `lock_until_ms` (and the count restarts). True when this locked.
     async fn record_failure(&self, user: UserId, threshold: u32, lock_until_ms: i64) -> Result<bool, StoreError>;
     /// A success: resets the failure count, sets lastLogin and the device's last use.
-    async fn record_success(&self, user: UserId, device: Option<DeviceId>, now_ms: i64) -> Result<(), StoreError>;
+    async fn record_success(
+        &self,
+        user: UserId,
+        device: Option<DeviceId>,
+        now_ms: i64,
+        reset_failures: bool,
+    ) -> Result<(), StoreError>;
     /// Sets the administrator's lock and OTP block flags (None leaves one as it is).
     async fn set_user_flags(
         &self,
@@ -498,10 +504,17 @@ pub trait AuthStore: Send + Sync {
         admin_locked: Option<bool>,
         otp_blocked: Option<bool>,
     ) -> Result<(), StoreError>;
-    /// Codes sent to `target` since `since_ms`.
-    async fn count_sends(&self, org: OrgId, target: &str, since_ms: i64) -> Result<u32, StoreError>;
-    /// Records a code sent to `target`.
-    async fn record_send(&self, org: OrgId, target: &str, now_ms: i64) -> Result<(), StoreError>;
+    /// Takes one of `limit` sends to `target` since `since_ms`, in one transaction (count
+    /// and record together), so concurrent requests cannot exceed the limit. False when
+    /// the limit is reached.
+    async fn reserve_send(
+        &self,
+        org: OrgId,
+        target: &str,
+        since_ms: i64,
+        limit: u32,
+        now_ms: i64,
+    ) -> Result<bool, StoreError>;
     /// Appends an audit record.
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError>;
     /// The user's latest audit records, newest first.

@@ -140,6 +140,13 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
 pub async fn open(settings: &Settings, clock: Arc<dyn Clock>, random: Arc<dyn Random>) -> anyhow::Result<Bootstrapped> {
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
+    // The database, outbox and reports hold contact details: the directory is private.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&settings.data_dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("restricting {}", settings.data_dir.display()))?;
+    }
     let store = open_store(settings).await?;
     let orgs = store.list_orgs().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     // A new master key only for a new database: regenerating it for a database that

@@ -152,10 +152,9 @@ forward_impl!(AuthStore {
     set_session_resync(id: &str, counter: i64) -> bool;
     auth_guard(user: UserId) -> AuthGuard;
     record_failure(user: UserId, threshold: u32, lock_until_ms: i64) -> bool;
-    record_success(user: UserId, device: Option<DeviceId>, now_ms: i64) -> ();
+    record_success(user: UserId, device: Option<DeviceId>, now_ms: i64, reset_failures: bool) -> ();
     set_user_flags(user: UserId, admin_locked: Option<bool>, otp_blocked: Option<bool>) -> ();
-    count_sends(org: OrgId, target: &str, since_ms: i64) -> u32;
-    record_send(org: OrgId, target: &str, now_ms: i64) -> ();
+    reserve_send(org: OrgId, target: &str, since_ms: i64, limit: u32, now_ms: i64) -> bool;
     append_audit(event: &AuditEvent) -> ();
     recent_audit(user: UserId, limit: u32) -> Vec<AuditEvent>;
 });

@@ -145,6 +145,16 @@ impl Core {
     ) -> Result<(User, Service), DomainError> {
         let name = Username::parse(username).ok_or(DomainError::AuthMalformedUsername)?;
         let service = Service::from_alias(sp_alias).ok_or(DomainError::AuthUnknownService)?;
+        // A service the organization switched off cannot be used to sign in (20536).
+        if caller
+            .org()
+            .settings
+            .disabled_services
+            .iter()
+            .any(|d| d == service.alias())
+        {
+            return Err(DomainError::ServiceNotActive);
+        }
         let user = self
             .store
             .user_by_name(caller.org().id, &name.fold())
@@ -221,7 +231,8 @@ impl Core {
             return Err(DomainError::ServiceNotActive);
         }
         if membership.is_some_and(|m| m.in_bypass(self.now())) {
-            self.store.record_success(user.id, None, self.now()).await?;
+            // A bypass is not a factor success: the failure count (lockout) stays.
+            self.store.record_success(user.id, None, self.now(), false).await?;
             let start = AuthStart {
                 step: AuthStep::Bypassed,
                 session_id: None,
@@ -396,6 +407,12 @@ impl Core {
         let org = caller.org();
         let result: Result<(AuthStart, User), DomainError> = async {
             let (user, service) = self.auth_user(caller, &req.username, &req.sp_alias).await?;
+            // Backup authentication is the rescuecode service's flow (spec §5.6).
+            if service != Service::RescueCode {
+                return Err(DomainError::NotSupported(
+                    "backup authentication uses spAlias rescuecode",
+                ));
+            }
             self.factor_guard(&user).await?;
             let kind = match device_type.to_ascii_lowercase().as_str() {
                 "sms" => DeviceType::Sms,
@@ -404,7 +421,7 @@ impl Core {
                 _ => return Err(DomainError::UnsupportedRequest(format!("deviceType {device_type:?}"))),
             };
             let target = match kind {
-                DeviceType::Email if data.contains('@') && !data.trim().is_empty() => data.trim().to_string(),
+                DeviceType::Email if super::pairing::valid_email(data.trim()) => data.trim().to_string(),
                 DeviceType::Email => {
                     return Err(DomainError::InvalidValue("deviceData is not an email address".into()));
                 }
@@ -526,7 +543,10 @@ impl Core {
         let (user, service) = self.auth_user(caller, &req.username, &req.sp_alias).await?;
         let session_id = req.session_id.as_deref().ok_or(DomainError::InvalidSession)?;
         let session = self.live_session(org, &user, session_id).await?;
-        if session.state != "challenge" || (session.kind == "backup") != (service == Service::RescueCode) {
+        if session.state != "challenge"
+            || session.sp_alias != service.alias()
+            || (session.kind == "backup") != (service == Service::RescueCode)
+        {
             return Err(DomainError::InvalidSession);
         }
         let device = match session.device_id {
@@ -570,7 +590,7 @@ impl Core {
                     .transition_session(session_id, "processing", "approved")
                     .await?;
                 self.store
-                    .record_success(user.id, device.as_ref().map(|d| d.id), self.now())
+                    .record_success(user.id, device.as_ref().map(|d| d.id), self.now(), true)
                     .await?;
                 let phone = device
                     .as_ref()
@@ -734,6 +754,12 @@ impl Core {
             YubiVerification::Replayed => return Err(DomainError::CodeSpent),
             YubiVerification::Rejected(_) => return Err(DomainError::WrongCode),
         };
+        // The key's own counter is the one that matters: several devices (of one user or of
+        // several) may share an imported key, and an OTP spent on one is spent on all.
+        let org = device.org_id;
+        if !self.store.raise_yubikey_counter(org, &split.public_id, new).await? {
+            return Err(DomainError::CodeSpent);
+        }
         if self.store.swap_counter(device.id, device.counter, new).await? {
             Ok(())
         } else {
@@ -819,7 +845,7 @@ impl Core {
             .store
             .auth_session(session_id)
             .await?
-            .filter(|s| s.org_id == caller.org().id)
+            .filter(|s| s.org_id == caller.org().id && s.expires_ms > self.now())
             .ok_or(DomainError::InvalidSession)?;
         for from in ["selecting", "challenge"] {
             if self.store.transition_session(session_id, from, "cancelled").await? {

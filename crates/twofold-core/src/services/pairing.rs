@@ -75,7 +75,7 @@ pub(crate) fn device_context(uuid: &str) -> String {
 }
 
 /// Whether an email address is plausible enough to send to.
-fn valid_email(s: &str) -> bool {
+pub(crate) fn valid_email(s: &str) -> bool {
     let Some((local, domain)) = s.split_once('@') else {
         return false;
     };
@@ -236,8 +236,18 @@ impl Core {
                 SmsReservation::UnclaimedLimit => return Err(DomainError::DailyUnclaimedLimit),
             }
         }
+        // One phone or mailbox, however it is spelled: the limit counts per E.164 number
+        // (extension ignored) and per lower-cased address.
+        let key = match channel {
+            Channel::Email => to.trim().trim_end_matches('.').to_lowercase(),
+            Channel::Sms | Channel::Voice => Phone::parse(&to, true).map_or_else(|| to.clone(), |p| p.e164()),
+        };
         let since = self.now() - RESEND_WINDOW_MS;
-        if self.store.count_sends(org.id, &to, since).await? >= org.settings.resend_limit {
+        if !self
+            .store
+            .reserve_send(org.id, &key, since, org.settings.resend_limit, self.now())
+            .await?
+        {
             if phone {
                 self.store.record_sms(user.id, self.day(), -1, 0).await?;
             }
@@ -246,7 +256,6 @@ impl Core {
         let otp = self
             .random
             .digits(usize::try_from(org.settings.otp_length).unwrap_or(6));
-        let target = to.clone();
         let message = OutboundMessage {
             id: self.session_id("msg_"),
             org_alias: org.alias.0.clone(),
@@ -274,7 +283,6 @@ impl Core {
                 });
             }
         }
-        self.store.record_send(org.id, &target, self.now()).await?;
         Ok(otp)
     }
 

@@ -282,6 +282,11 @@ impl Core {
         resync: bool,
     ) -> Result<Option<Device>, DomainError> {
         let mut device = session.device.clone();
+        // The token may have been revoked since the pairing started.
+        let serial = device.serial.clone().unwrap_or_default();
+        if self.store.stock_token(admin.org().id, &serial).await?.is_none() {
+            return Err(DomainError::InvalidOathToken);
+        }
         let params = device.oath.ok_or(DomainError::InvalidSession)?;
         let seed = self.device_seed(&device.uuid, device.sealed_secret.as_deref())?;
         let code = otp.padded(usize::try_from(params.digits).unwrap_or(6));
@@ -423,10 +428,12 @@ impl Core {
         let second = find(&second_code, first_match + 1)
             .filter(|m| *m == first_match + 1)
             .ok_or(DomainError::ResyncMismatch)?;
+        // HOTP stores the next counter. A TOTP token's last accepted step never moves back,
+        // or a code already spent would work again.
         let stored = if params.kind == OathKind::Hotp {
             second + 1
         } else {
-            second
+            second.max(device.counter.unwrap_or(0))
         };
         if !self.store.swap_counter(device.id, device.counter, stored).await? {
             return Err(DomainError::SessionInProcess);

@@ -140,9 +140,22 @@ auth_operation!(AuthenticateOffline, "authoffline", AuthFinished, |b| Ok(Self {
     user_name: b.req_str("userName")?,
     otp: b.req_otp("otp")?,
     session_id: b.opt_str("sessionId")?,
-    oath_resync: b.opt_bool("oathResync")?.unwrap_or(false),
+    // Spec §2.1 puts it in formParameters; some clients send it at the top level.
+    oath_resync: match b.opt_bool("oathResync")? {
+        Some(v) => v,
+        None => form_parameter_bool(b, "oathResync")?.unwrap_or(false),
+    },
     ip_addr: b.opt_str("ipAddr")?,
 }));
+
+/// A boolean inside `formParameters` (a map of strings).
+fn form_parameter_bool(b: &ReqBody, name: &'static str) -> Result<Option<bool>, FieldError> {
+    match b.get("formParameters") {
+        Some(Value::Object(map)) => ReqBody::from(map.clone()).opt_bool(name),
+        Some(_) => Err(FieldError::WrongType("formParameters")),
+        None => Ok(None),
+    }
+}
 
 /// Response of authoffline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

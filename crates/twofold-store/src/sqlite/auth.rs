@@ -169,11 +169,18 @@ impl AuthStore for SqliteStore {
         Ok(failed == Some(0))
     }
 
-    async fn record_success(&self, user: UserId, device: Option<DeviceId>, now_ms: i64) -> Result<(), StoreError> {
+    async fn record_success(
+        &self,
+        user: UserId,
+        device: Option<DeviceId>,
+        now_ms: i64,
+        reset_failures: bool,
+    ) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
-        sqlx::query("UPDATE users SET failed_attempts = 0, last_login_ms = $2 WHERE id = $1")
+        sqlx::query("UPDATE users SET failed_attempts = CASE WHEN $3 THEN 0 ELSE failed_attempts END, last_login_ms = $2 WHERE id = $1")
             .bind(user.0)
             .bind(now_ms)
+            .bind(reset_failures)
             .execute(&mut *tx)
             .await
             .map_err(store_err)?;
@@ -206,25 +213,31 @@ impl AuthStore for SqliteStore {
         Ok(())
     }
 
-    async fn count_sends(&self, org: OrgId, target: &str, since_ms: i64) -> Result<u32, StoreError> {
-        let n: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM code_sends WHERE org_id = $1 AND target = $2 AND created_ms > $3")
-                .bind(org.0)
-                .bind(target)
-                .bind(since_ms)
-                .fetch_one(self.pool())
-                .await
-                .map_err(store_err)?;
-        Ok(u32::try_from(n).unwrap_or(u32::MAX))
-    }
-
-    async fn record_send(&self, org: OrgId, target: &str, now_ms: i64) -> Result<(), StoreError> {
+    async fn reserve_send(
+        &self,
+        org: OrgId,
+        target: &str,
+        since_ms: i64,
+        limit: u32,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.write_tx().await?;
         sqlx::query("DELETE FROM code_sends WHERE created_ms < $1")
             .bind(now_ms - 86_400_000)
             .execute(&mut *tx)
             .await
             .map_err(store_err)?;
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM code_sends WHERE org_id = $1 AND target = $2 AND created_ms > $3")
+                .bind(org.0)
+                .bind(target)
+                .bind(since_ms)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(store_err)?;
+        if n >= i64::from(limit) {
+            return Ok(false);
+        }
         sqlx::query("INSERT INTO code_sends (org_id, target, created_ms) VALUES ($1, $2, $3)")
             .bind(org.0)
             .bind(target)
@@ -232,7 +245,8 @@ impl AuthStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(store_err)?;
-        tx.commit().await.map_err(store_err)
+        tx.commit().await.map_err(store_err)?;
+        Ok(true)
     }
 
     async fn append_audit(&self, e: &AuditEvent) -> Result<(), StoreError> {
