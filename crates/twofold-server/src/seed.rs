@@ -1,9 +1,8 @@
 //! Seeding many users quickly, straight into the store (not through the API): benchmark
 //! data and the million-user report test. Each user gets an SMS device (a distinct
 //! +1555… number) and an authenticator app (a random, properly sealed TOTP secret), and
-//! is ACTIVE. Seeds are random; nobody can authenticate as a seeded user without reading
-//! the seed from the database with the master key, which benchmarks do through
-//! [`seeded_secret`].
+//! is ACTIVE. App secrets are random, or with a benchmark key derivable by
+//! [`bench_secret`] so a load generator can compute codes.
 
 use twofold_core::Core;
 use twofold_core::device::{DEVICE_ID_BOUND, DeviceId, DeviceType, OathParams};
