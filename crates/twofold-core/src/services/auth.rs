@@ -127,6 +127,13 @@ impl Core {
         }
     }
 
+    /// The user an audit record is about, when the username names one (a failed request
+    /// is still recorded under its user).
+    async fn audit_user(&self, org: &Org, username: &str) -> Option<User> {
+        let fold = Username::parse(username)?.fold();
+        self.store.user_by_name(org.id, &fold).await.ok().flatten()
+    }
+
     /// Appends the audit record of an authentication event; an audit failure is logged,
     /// never turned into a different answer.
     async fn audit(&self, event: AuditEvent) {
@@ -196,14 +203,7 @@ impl Core {
         let result = self.start_inner(caller, req).await;
         let (user, device, code) = match &result {
             Ok((start, user, device)) => (Some(user.clone()), *device, start.step.error_id().code()),
-            Err(e) => {
-                let fold = Username::parse(&req.username).map(|u| u.fold()).unwrap_or_default();
-                (
-                    self.store.user_by_name(org.id, &fold).await.ok().flatten(),
-                    None,
-                    e.error_id().code(),
-                )
-            }
+            Err(e) => (self.audit_user(org, &req.username).await, None, e.error_id().code()),
         };
         self.audit(self.audit_event(
             org,
@@ -242,7 +242,7 @@ impl Core {
             return Ok((start, user, None));
         }
         self.factor_guard(&user).await?;
-        let devices = self.device_views(&user).await?;
+        let devices = self.device_views(org, &user).await?;
         if devices.is_empty() {
             return Err(DomainError::NoDevice);
         }
@@ -466,13 +466,7 @@ impl Core {
         .await;
         let (user, code) = match &result {
             Ok((start, user)) => (Some(user.clone()), start.step.error_id().code()),
-            Err(e) => {
-                let fold = Username::parse(&req.username).map(|u| u.fold()).unwrap_or_default();
-                (
-                    self.store.user_by_name(org.id, &fold).await.ok().flatten(),
-                    e.error_id().code(),
-                )
-            }
+            Err(e) => (self.audit_user(org, &req.username).await, e.error_id().code()),
         };
         self.audit(self.audit_event(
             org,
@@ -509,15 +503,7 @@ impl Core {
             Ok(OfflineOutcome::ResyncNext) => ErrorId::OathResyncNextPasscode.code(),
             Err(e) => e.error_id().code(),
         };
-        let user = self
-            .store
-            .user_by_name(
-                org.id,
-                &Username::parse(&req.username).map(|u| u.fold()).unwrap_or_default(),
-            )
-            .await
-            .ok()
-            .flatten();
+        let user = self.audit_user(org, &req.username).await;
         self.audit(self.audit_event(
             org,
             user.as_ref(),
@@ -739,18 +725,11 @@ impl Core {
                 device.sealed_secret.as_deref().ok_or(DomainError::NoUsableDevice)?,
             )
             .map_err(|e| DomainError::AuthInternal(e.to_string()))?;
-        let (aes, private) = secret.split_at(16);
-        let aes: [u8; 16] = aes
-            .try_into()
-            .map_err(|_| DomainError::AuthInternal("bad YubiKey secret".into()))?;
-        let private: [u8; 6] = private
-            .try_into()
-            .map_err(|_| DomainError::AuthInternal("bad YubiKey secret".into()))?;
-        let last = device
-            .counter
-            .and_then(|c| Some((u16::try_from(c >> 8).ok()?, u8::try_from(c & 0xff).ok()?)));
+        let (aes, private) = super::yubikey::split_secret(&secret)
+            .ok_or_else(|| DomainError::AuthInternal("bad YubiKey secret".into()))?;
+        let last = device.counter.and_then(super::yubikey::unpacked);
         let new = match yubikey::verify(&otp, &aes, &private, last) {
-            YubiVerification::Accepted { use_ctr, session_ctr } => (i64::from(use_ctr) << 8) | i64::from(session_ctr),
+            YubiVerification::Accepted { use_ctr, session_ctr } => super::yubikey::packed(use_ctr, session_ctr),
             YubiVerification::Replayed => return Err(DomainError::CodeSpent),
             YubiVerification::Rejected(_) => return Err(DomainError::WrongCode),
         };
@@ -788,15 +767,7 @@ impl Core {
         let code = result
             .as_ref()
             .map_or_else(|e| e.error_id().code(), |s| s.step.error_id().code());
-        let user = self
-            .store
-            .user_by_name(
-                caller.org().id,
-                &Username::parse(&req.username).map(|u| u.fold()).unwrap_or_default(),
-            )
-            .await
-            .ok()
-            .flatten();
+        let user = self.audit_user(caller.org(), &req.username).await;
         self.audit(self.audit_event(
             caller.org(),
             user.as_ref(),

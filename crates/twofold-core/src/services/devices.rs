@@ -4,7 +4,7 @@ use super::Core;
 use crate::caller::AdminCaller;
 use crate::device::{Device, DeviceId, DeviceType};
 use crate::error::DomainError;
-use crate::model::{User, UserStatus};
+use crate::model::{Org, User, UserStatus};
 
 /// A device with the daily SMS/voice quota left to its user.
 #[derive(Debug, Clone)]
@@ -19,17 +19,12 @@ pub struct DeviceView {
 
 impl Core {
     /// The user's devices, primary first, with today's SMS/voice quota.
-    pub(crate) async fn device_views(&self, user: &User) -> Result<Vec<DeviceView>, DomainError> {
+    pub(crate) async fn device_views(&self, org: &Org, user: &User) -> Result<Vec<DeviceView>, DomainError> {
         let devices = self.store.devices_of(user.id).await?;
         let needs_quota = devices
             .iter()
             .any(|d| matches!(d.kind, DeviceType::Sms | DeviceType::Voice));
         let (claimed, unclaimed) = if needs_quota {
-            let org = self
-                .store
-                .org_by_id(user.org_id)
-                .await?
-                .ok_or(DomainError::UserNotFound)?;
             let usage = self.store.sms_usage(user.id, self.now().div_euclid(86_400_000)).await?;
             let s = &org.settings;
             (

@@ -159,7 +159,34 @@ impl Core {
         Ok(RevokeOutcome::Done)
     }
 
-    /// Records a finished job and returns its `jobToken`.
+    /// Stores a job with a fresh `jobToken` (24 base64url characters) and returns it.
+    async fn new_job(
+        &self,
+        admin: &AdminCaller<'_>,
+        kind: &str,
+        status: &str,
+        result: Option<String>,
+    ) -> Result<String, DomainError> {
+        let mut bytes = [0u8; 18];
+        self.random.fill(&mut bytes);
+        let token = BASE64URL_NOPAD.encode(&bytes);
+        let finished = result.is_some().then(|| self.now());
+        self.store
+            .insert_job(&JobRecord {
+                token: token.clone(),
+                org_id: admin.org().id,
+                kind: kind.into(),
+                status: status.into(),
+                result,
+                created_ms: self.now(),
+                finished_ms: finished,
+            })
+            .await?;
+        Ok(token)
+    }
+
+    /// Records a job that completed within the request (createorgtokens,
+    /// revokeorgtokens) and returns its `jobToken`.
     ///
     /// # Errors
     /// Store failures.
@@ -170,21 +197,7 @@ impl Core {
         status: &str,
         result: String,
     ) -> Result<String, DomainError> {
-        let mut bytes = [0u8; 18];
-        self.random.fill(&mut bytes);
-        let token = BASE64URL_NOPAD.encode(&bytes);
-        self.store
-            .insert_job(&JobRecord {
-                token: token.clone(),
-                org_id: admin.org().id,
-                kind: kind.into(),
-                status: status.into(),
-                result: Some(result),
-                created_ms: self.now(),
-                finished_ms: Some(self.now()),
-            })
-            .await?;
-        Ok(token)
+        self.new_job(admin, kind, status, Some(result)).await
     }
 
     /// createjob: queues a `USER_REPORTS` job for the background worker.
@@ -195,21 +208,7 @@ impl Core {
         if !job_type.eq_ignore_ascii_case("USER_REPORTS") {
             return Err(DomainError::UnsupportedRequest(format!("jobType {job_type:?}")));
         }
-        let mut bytes = [0u8; 18];
-        self.random.fill(&mut bytes);
-        let token = BASE64URL_NOPAD.encode(&bytes);
-        self.store
-            .insert_job(&JobRecord {
-                token: token.clone(),
-                org_id: admin.org().id,
-                kind: "USER_REPORTS".into(),
-                status: "pending".into(),
-                result: None,
-                created_ms: self.now(),
-                finished_ms: None,
-            })
-            .await?;
-        Ok(token)
+        self.new_job(admin, "USER_REPORTS", "pending", None).await
     }
 
     /// The latest report finished within `ttl_ms` (getorgreport).

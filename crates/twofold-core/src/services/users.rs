@@ -10,7 +10,7 @@ use super::Core;
 use crate::caller::AdminCaller;
 use crate::error::DomainError;
 use crate::ids::{OrgId, Username};
-use crate::model::{DeviceKind, Membership, PairingState, Profile, Role, Service, User, UserStatus};
+use crate::model::{DeviceKind, Membership, Org, PairingState, Profile, Role, Service, User, UserStatus};
 use crate::store::{InsertUser, NewActivationCode, NewUser, StoreError};
 
 /// Activation codes live 48 hours unless the caller asks otherwise (spec §2.3).
@@ -112,9 +112,9 @@ impl Core {
             .ok_or(DomainError::UserNotFound)
     }
 
-    pub(crate) async fn view(&self, user: User) -> Result<UserView, DomainError> {
+    pub(crate) async fn view(&self, org: &Org, user: User) -> Result<UserView, DomainError> {
         let memberships = self.store.memberships(user.id).await?;
-        let devices = self.device_views(&user).await?;
+        let devices = self.device_views(org, &user).await?;
         let transactions = self.store.recent_audit(user.id, 10).await?;
         let now_ms = self.now();
         Ok(UserView {
@@ -180,7 +180,7 @@ impl Core {
             activation,
         };
         match self.store.insert_user(&new, org.settings.max_users).await? {
-            InsertUser::Created(user) => Ok((self.view(user).await?, code)),
+            InsertUser::Created(user) => Ok((self.view(org, user).await?, code)),
             InsertUser::Duplicate => Err(DomainError::UserAlreadyExists),
             InsertUser::QuotaReached => Err(DomainError::UserQuotaReached),
         }
@@ -192,7 +192,7 @@ impl Core {
     /// 10568, 10564, store failures.
     pub async fn user_details(&self, admin: &AdminCaller<'_>, raw_username: &str) -> Result<UserView, DomainError> {
         let user = self.find_user(admin, raw_username).await?;
-        self.view(user).await
+        self.view(admin.org(), user).await
     }
 
     /// edituser: replaces the profile (fields not supplied are cleared, as PingID does);
@@ -233,7 +233,7 @@ impl Core {
             code = Some(c);
         }
         let fresh = self.store.user_by_id(user.id).await?.ok_or(DomainError::UserNotFound)?;
-        Ok((self.view(fresh).await?, code))
+        Ok((self.view(admin.org(), fresh).await?, code))
     }
 
     /// deleteuser: removes the user with its memberships and codes, in one transaction.

@@ -43,12 +43,18 @@ fn yubikey_context(org: &Org, public_id: &str) -> String {
 }
 
 /// (use counter, session counter) as one ordered integer.
-fn packed(use_ctr: u16, session_ctr: u8) -> i64 {
+pub(super) fn packed(use_ctr: u16, session_ctr: u8) -> i64 {
     (i64::from(use_ctr) << 8) | i64::from(session_ctr)
 }
 
-fn unpacked(counter: i64) -> Option<(u16, u8)> {
+pub(super) fn unpacked(counter: i64) -> Option<(u16, u8)> {
     Some((u16::try_from(counter >> 8).ok()?, u8::try_from(counter & 0xff).ok()?))
+}
+
+/// A stored YubiKey secret (AES key ‖ private id) split into its parts.
+pub(super) fn split_secret(secret: &[u8]) -> Option<([u8; 16], [u8; 6])> {
+    let (aes, private) = secret.split_at_checked(16)?;
+    Some((aes.try_into().ok()?, private.try_into().ok()?))
 }
 
 impl Core {
@@ -163,13 +169,7 @@ impl Core {
             .master
             .open(&yubikey_context(org, &record.public_id), &record.sealed_secret)
             .map_err(|e| DomainError::Internal(e.to_string()))?;
-        let (aes, private) = secret.split_at(16);
-        let aes: [u8; 16] = aes
-            .try_into()
-            .map_err(|_| DomainError::Internal("bad YubiKey secret".into()))?;
-        let private: [u8; 6] = private
-            .try_into()
-            .map_err(|_| DomainError::Internal("bad YubiKey secret".into()))?;
+        let (aes, private) = split_secret(&secret).ok_or_else(|| DomainError::Internal("bad YubiKey secret".into()))?;
         let counter = match yubikey::verify(&otp, &aes, &private, record.counter.and_then(unpacked)) {
             YubiVerification::Accepted { use_ctr, session_ctr } => packed(use_ctr, session_ctr),
             YubiVerification::Replayed => return Err(DomainError::CodeSpent),
