@@ -594,7 +594,74 @@ pub trait HealthStore: Send + Sync {
     async fn ping(&self) -> Result<(), StoreError>;
 }
 
-/// Everything the services need; implemented by each engine.
-pub trait Store: OrgStore + UserStore + DeviceStore + TokenStore + AuthStore + JobStore + HealthStore {}
+/// One message in the durable outbox. The recipient and the code travel only inside
+/// `payload`, sealed under the master key, and the payload is dropped once the message
+/// is finished, so no code outlives its delivery in the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRecord {
+    /// The message id (unique; gateways see it and may deduplicate by it).
+    pub id: String,
+    /// `sms`, `voice` or `email`: kept in the clear for operators.
+    pub channel: String,
+    /// The sealed message (recipient, code, organization); `None` once finished.
+    pub payload: Option<Vec<u8>>,
+    /// `pending`, `sending`, `sent` or `failed`.
+    pub state: String,
+    /// Claims so far (a claim after a crash counts as a new attempt).
+    pub attempts: u32,
+    /// When the request queued it.
+    pub created_ms: i64,
+    /// After this no attempt starts: the code it carries is of no use any more.
+    pub expires_ms: i64,
+    /// When the current claim was taken.
+    pub claimed_ms: Option<i64>,
+    /// Why it failed, for operators (never the code or the recipient).
+    pub error: Option<String>,
+}
 
-impl<T: OrgStore + UserStore + DeviceStore + TokenStore + AuthStore + JobStore + HealthStore> Store for T {}
+/// The durable outbox of SMS, voice and email messages: requests queue, workers on any
+/// node claim with one conditional write each, so a message is handed to a gateway by
+/// one worker at a time and a crash mid-send leaves a claim that expires and is retried.
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
+    /// Queues a `pending` message. A second message with the same id is ignored.
+    async fn enqueue_message(&self, message: &OutboxRecord) -> Result<(), StoreError>;
+    /// Claims up to `limit` messages that are `pending`, or `sending` under a claim taken
+    /// before `lease_expired_ms`, and that expire after `now_ms`: each becomes `sending`
+    /// with `claimed_ms = now_ms` and one more attempt. Oldest first.
+    async fn claim_messages(
+        &self,
+        now_ms: i64,
+        lease_expired_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<OutboxRecord>, StoreError>;
+    /// Finishes a message this worker claimed at `claimed_ms` as `sent` or `failed`,
+    /// dropping its payload; `false` when the claim was lost (another worker took over).
+    async fn finish_message(
+        &self,
+        id: &str,
+        claimed_ms: i64,
+        state: &str,
+        error: Option<&str>,
+        now_ms: i64,
+    ) -> Result<bool, StoreError>;
+    /// A message's current state and error.
+    async fn message_state(&self, id: &str) -> Result<Option<(String, Option<String>)>, StoreError>;
+    /// Gives up on a message nobody claimed yet (`pending` → `failed`, payload dropped);
+    /// `false` when a worker already holds or finished it.
+    async fn abandon_message(&self, id: &str, reason: &str, now_ms: i64) -> Result<bool, StoreError>;
+    /// Fails every unfinished message that expired by `now_ms` (dropping payloads) and
+    /// deletes finished messages older than `finished_before_ms`. Returns both counts.
+    async fn sweep_messages(&self, now_ms: i64, finished_before_ms: i64) -> Result<(u64, u64), StoreError>;
+}
+
+/// Everything the services need; implemented by each engine.
+pub trait Store:
+    OrgStore + UserStore + DeviceStore + TokenStore + AuthStore + JobStore + OutboxStore + HealthStore
+{
+}
+
+impl<T: OrgStore + UserStore + DeviceStore + TokenStore + AuthStore + JobStore + OutboxStore + HealthStore> Store
+    for T
+{
+}

@@ -77,7 +77,7 @@ pub struct EmailConfig {
     /// Host name (also the name the TLS certificate must carry).
     pub host: String,
     /// Port; defaults to the conventional port of `tls`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_number")]
     pub port: Option<u16>,
     /// Connection protection: `starttls` (default), `tls` or `none` (loopback only).
     #[serde(default)]
@@ -91,7 +91,7 @@ pub struct EmailConfig {
     /// Sender address, e.g. `Twofold <no-reply@example.com>`.
     pub from: String,
     /// Upper bound for one send, connection included, in seconds.
-    #[serde(default = "default_timeout_secs")]
+    #[serde(default = "default_timeout_secs", deserialize_with = "number")]
     pub timeout_secs: u64,
 }
 
@@ -126,7 +126,7 @@ pub struct WebhookConfig {
     /// HMAC-SHA256 key the receiver uses to check that a request comes from Twofold.
     pub secret: Secret,
     /// Upper bound for one send, connection included, in seconds.
-    #[serde(default = "default_timeout_secs")]
+    #[serde(default = "default_timeout_secs", deserialize_with = "number")]
     pub timeout_secs: u64,
 }
 
@@ -144,8 +144,38 @@ pub struct TwilioConfig {
     /// Sending number (E.164) or messaging service / caller id accepted by Twilio.
     pub from: String,
     /// Upper bound for one send, connection included, in seconds.
-    #[serde(default = "default_timeout_secs")]
+    #[serde(default = "default_timeout_secs", deserialize_with = "number")]
     pub timeout_secs: u64,
+}
+
+/// A number, or text holding one: configuration also comes from environment variables,
+/// whose values are text.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum NumberOrText<T> {
+    Number(T),
+    Text(String),
+}
+
+pub(crate) fn number<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + std::str::FromStr,
+    T::Err: fmt::Display,
+{
+    match NumberOrText::<T>::deserialize(d)? {
+        NumberOrText::Number(n) => Ok(n),
+        NumberOrText::Text(t) => t.trim().parse().map_err(serde::de::Error::custom),
+    }
+}
+
+fn optional_number<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + std::str::FromStr,
+    T::Err: fmt::Display,
+{
+    number(d).map(Some)
 }
 
 fn default_timeout_secs() -> u64 {

@@ -4,6 +4,7 @@
 pub mod config;
 mod file;
 mod http;
+mod outbox;
 mod recording;
 mod retry;
 mod router;
@@ -18,6 +19,7 @@ pub use config::{
     WebhookConfig,
 };
 pub use file::{FileOutbox, rfc3339_millis};
+pub use outbox::{DurableOutbox, OutboxPolicy};
 pub use recording::RecordingSender;
 pub use retry::{RetryPolicy, Retrying};
 pub use router::{BackendKind, Delivery};

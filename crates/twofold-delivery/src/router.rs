@@ -34,8 +34,13 @@ pub enum BackendKind {
 
 struct Route {
     kind: BackendKind,
+    /// The longest one send through this route may take, retries included.
+    deadline: Duration,
     sender: Box<dyn MessageSender>,
 }
+
+/// A file append is local and quick; this only bounds a stuck disk.
+const FILE_DEADLINE: Duration = Duration::from_secs(5);
 
 struct Routes {
     email: Route,
@@ -108,6 +113,7 @@ fn email_route(
     let policy = RetryPolicy::within(Duration::from_secs(config.timeout_secs));
     Ok(Route {
         kind: BackendKind::Smtp,
+        deadline: policy.deadline,
         sender: Box::new(Retrying::new(sender, policy)),
     })
 }
@@ -125,6 +131,7 @@ fn gateway_route(
     Ok(match config {
         GatewayConfig::Webhook(c) => Route {
             kind: BackendKind::Webhook,
+            deadline: policy.deadline,
             sender: Box::new(Retrying::new(
                 WebhookSender::new(c, templates.clone()).map_err(rescope(scope))?,
                 policy,
@@ -132,6 +139,7 @@ fn gateway_route(
         },
         GatewayConfig::Twilio(c) => Route {
             kind: BackendKind::Twilio,
+            deadline: policy.deadline,
             sender: Box::new(Retrying::new(
                 TwilioSender::new(c, templates.clone()).map_err(rescope(scope))?,
                 policy,
@@ -143,6 +151,7 @@ fn gateway_route(
 fn file_route(templates: &Templates, outbox: &FileOutbox) -> Route {
     Route {
         kind: BackendKind::File,
+        deadline: FILE_DEADLINE,
         sender: Box::new(outbox.with_templates(templates.clone())),
     }
 }
@@ -222,6 +231,17 @@ impl Delivery {
         std::iter::once(&self.default)
             .chain(self.orgs.values())
             .any(|r| r.all().iter().any(|route| route.kind == BackendKind::File))
+    }
+
+    /// The longest any route may take for one message, retries included: how long a
+    /// request waits for its code to go out.
+    #[must_use]
+    pub fn longest_deadline(&self) -> Duration {
+        std::iter::once(&self.default)
+            .chain(self.orgs.values())
+            .flat_map(|r| r.all().map(|route| route.deadline))
+            .max()
+            .unwrap_or(FILE_DEADLINE)
     }
 
     /// The file outbox's path.

@@ -22,11 +22,12 @@ pub struct YubicoConfig {
     /// The verify endpoint, e.g. `https://api.yubico.com/wsapi/2.0/verify`.
     pub url: String,
     /// The client id the service issued.
+    #[serde(deserialize_with = "crate::config::number")]
     pub client_id: u64,
     /// The API key the service issued (base64).
     pub api_key: Secret,
     /// Seconds allowed for the whole exchange.
-    #[serde(default = "default_timeout")]
+    #[serde(default = "default_timeout", deserialize_with = "crate::config::number")]
     pub timeout_secs: u64,
 }
 

@@ -12,6 +12,8 @@ use twofold_core::{Clock, Core, MasterKey, Random, Store};
 use twofold_proto::properties::{Properties, encode_key};
 use twofold_store::SqliteStore;
 
+use twofold_delivery::{DurableOutbox, OutboxPolicy};
+
 use crate::config::Settings;
 
 /// A ready core plus what start-up found or created.
@@ -20,6 +22,9 @@ pub struct Bootstrapped {
     pub core: Core,
     /// True when this start created the first organization.
     pub first_start: bool,
+    /// The durable outbox core sends through; whoever serves requests runs its worker
+    /// ([`DurableOutbox::spawn_worker`]).
+    pub outbox: DurableOutbox,
 }
 
 /// Reads the master key (base64 text of 32 bytes, or 32 raw bytes), creating it with
@@ -160,7 +165,7 @@ pub async fn open(settings: &Settings, clock: Arc<dyn Clock>, random: Arc<dyn Ra
         );
     }
     let master = master_key(&key_file, random.as_ref(), true)?;
-    let core = wire(store, clock, random, master, settings)?;
+    let (core, outbox) = wire(store, clock, random, master, settings)?;
     core.check_master_key().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let props_path = settings.properties_file();
     let mut first_start = false;
@@ -189,10 +194,16 @@ pub async fn open(settings: &Settings, clock: Arc<dyn Clock>, random: Arc<dyn Ra
             Err(_) => {} // revoked or foreign token: leave the operator's file alone.
         }
     }
-    Ok(Bootstrapped { core, first_start })
+    Ok(Bootstrapped {
+        core,
+        first_start,
+        outbox,
+    })
 }
 
-/// Builds the core with the configured delivery backends and Yubico validation.
+/// Builds the core with the configured delivery backends behind the durable outbox,
+/// and Yubico validation. The outbox's worker is not started here: the caller that
+/// serves requests starts it.
 ///
 /// # Errors
 /// When `twofold.toml` is unreadable or its sections are invalid.
@@ -202,16 +213,25 @@ pub fn wire(
     random: Arc<dyn Random>,
     master: MasterKey,
     settings: &Settings,
-) -> anyhow::Result<Core> {
+) -> anyhow::Result<(Core, DurableOutbox)> {
     let file = settings.file_config()?;
     let delivery = twofold_delivery::Delivery::new(&file.delivery, settings.outbox_file())
         .context("the [delivery] configuration")?;
-    let mut core = Core::new(store, clock, random, master, Arc::new(delivery));
+    let policy = OutboxPolicy::for_deadline(delivery.longest_deadline());
+    let outbox = DurableOutbox::new(
+        store.clone(),
+        master.clone(),
+        clock.clone(),
+        random.clone(),
+        Arc::new(delivery),
+        policy,
+    );
+    let mut core = Core::new(store, clock, random, master, Arc::new(outbox.clone()));
     if let Some(yubico) = &file.yubico {
         let client = twofold_delivery::YubicoClient::new(yubico).context("the [yubico] configuration")?;
         core = core.with_yubico_validator(Arc::new(client));
     }
-    Ok(core)
+    Ok((core, outbox))
 }
 
 /// Creates a token for an organization and returns its properties.

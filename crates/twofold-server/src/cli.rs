@@ -219,7 +219,10 @@ async fn operator_core(settings: &Settings) -> anyhow::Result<Core> {
         )
     })?;
     let store = bootstrap::open_store(settings).await?;
-    bootstrap::wire(store, Arc::new(SystemClock), random, master, settings)
+    let (core, outbox) = bootstrap::wire(store, Arc::new(SystemClock), random, master, settings)?;
+    // Operator commands send no codes today; a worker keeps any that would from waiting.
+    drop(outbox.spawn_worker());
+    Ok(core)
 }
 
 fn domain(e: twofold_core::DomainError) -> anyhow::Error {
@@ -500,6 +503,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     );
     let reports_dir = settings.data_dir.join("reports");
     let worker = twofold_server::report::spawn_worker(boot.core.clone(), reports_dir.clone());
+    let sender = boot.outbox.spawn_worker();
     let state = AppState {
         core: boot.core,
         metrics: twofold_server::metrics::handle(),
@@ -508,6 +512,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     };
     twofold_server::serve::serve(listener, router(state), shutdown_signal()).await;
     worker.abort();
+    sender.abort();
     println!("Twofold stopped");
     drop(lock);
     Ok(())

@@ -2,6 +2,8 @@
 //! environment variables (clap reads both) and passed down; there is no global config.
 
 use std::net::SocketAddr;
+
+use serde::Deserialize as _;
 use std::path::PathBuf;
 
 /// Where the server listens, keeps its data, and how clients reach it.
@@ -87,7 +89,9 @@ impl Settings {
     }
 
     /// Reads the configuration file: the one named by `--config` (which must exist), else
-    /// `<data-dir>/twofold.toml` when present, else the defaults.
+    /// `<data-dir>/twofold.toml` when present, else the defaults; then applies the
+    /// `TWOFOLD_DELIVERY__…` and `TWOFOLD_YUBICO__…` environment variables over it (see
+    /// [`overlay_env`]).
     ///
     /// # Errors
     /// When the file cannot be read or has unknown or malformed keys.
@@ -97,11 +101,19 @@ impl Settings {
             Some(p) => (p.clone(), true),
             None => (self.data_dir.join("twofold.toml"), false),
         };
-        match std::fs::read_to_string(&path) {
-            Ok(text) => toml::from_str(&text).with_context(|| format!("reading {}", path.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Ok(FileConfig::default()),
-            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
-        }
+        let mut table = match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text).with_context(|| format!("reading {}", path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => toml::Table::new(),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        let applied = overlay_env(&mut table, std::env::vars()).context("the TWOFOLD_* configuration variables")?;
+        FileConfig::deserialize(toml::Value::Table(table)).with_context(|| {
+            if applied.is_empty() {
+                format!("reading {}", path.display())
+            } else {
+                format!("reading {} with {}", path.display(), applied.join(", "))
+            }
+        })
     }
 
     /// The file outbox of the `file` delivery backend.
@@ -114,5 +126,114 @@ impl Settings {
     #[must_use]
     pub fn properties_file(&self) -> PathBuf {
         self.data_dir.join("pingid.properties")
+    }
+}
+
+/// The sections of the configuration file that environment variables may set.
+const ENV_SECTIONS: [&str; 2] = ["delivery", "yubico"];
+
+/// Applies `TWOFOLD_<SECTION>__<KEY>__…=value` variables to a parsed configuration file,
+/// so a container can be configured without a file: `TWOFOLD_DELIVERY__DEFAULT__SMS__KIND=twilio`
+/// sets `[delivery.default.sms] kind = "twilio"`. Path segments are separated by `__` and
+/// lower-cased (so per-organization sections are reached by their lower-case alias or
+/// name). Values are text; the numeric keys (`port`, `timeout_secs`, `client_id`) accept
+/// a number written as text, so nothing needs quoting. A variable wins over the file. Returns the names of the variables applied, for error messages (never values:
+/// they may be passwords).
+///
+/// # Errors
+/// When a variable's path runs into a key that holds a value rather than a section.
+pub fn overlay_env(
+    table: &mut toml::Table,
+    vars: impl IntoIterator<Item = (String, String)>,
+) -> anyhow::Result<Vec<String>> {
+    let mut applied = Vec::new();
+    let mut vars: Vec<_> = vars.into_iter().collect();
+    vars.sort();
+    for (name, raw) in vars {
+        let Some(rest) = name.strip_prefix("TWOFOLD_") else {
+            continue;
+        };
+        let path: Vec<String> = rest.split("__").map(str::to_lowercase).collect();
+        if path.len() < 2 || !ENV_SECTIONS.contains(&path[0].as_str()) || path.iter().any(String::is_empty) {
+            continue;
+        }
+        let (last, sections) = path.split_last().expect("two segments or more");
+        let mut here = &mut *table;
+        for key in sections {
+            let entry = here
+                .entry(key.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            here = entry
+                .as_table_mut()
+                .ok_or_else(|| anyhow::anyhow!("{name}: `{key}` is a value, not a section"))?;
+        }
+        here.insert(last.clone(), toml::Value::String(raw));
+        applied.push(name);
+    }
+    Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())).collect()
+    }
+
+    fn config(file: &str, env: &[(&str, &str)]) -> anyhow::Result<FileConfig> {
+        let mut table: toml::Table = toml::from_str(file)?;
+        overlay_env(&mut table, vars(env))?;
+        Ok(FileConfig::deserialize(toml::Value::Table(table))?)
+    }
+
+    #[test]
+    fn variables_configure_a_gateway_without_a_file() {
+        let c = config(
+            "",
+            &[
+                ("TWOFOLD_DELIVERY__DEFAULT__SMS__KIND", "webhook"),
+                ("TWOFOLD_DELIVERY__DEFAULT__SMS__URL", "http://127.0.0.1:9/sms"),
+                ("TWOFOLD_DELIVERY__DEFAULT__SMS__SECRET", "123456"),
+                ("TWOFOLD_DELIVERY__DEFAULT__SMS__TIMEOUT_SECS", "3"),
+                ("TWOFOLD_LISTEN", "127.0.0.1:1"),
+                ("HOME", "/root"),
+            ],
+        )
+        .unwrap();
+        let Some(twofold_delivery::GatewayConfig::Webhook(sms)) = c.delivery.default.sms else {
+            panic!("a webhook SMS gateway: {:?}", c.delivery.default.sms);
+        };
+        assert_eq!(sms.url, "http://127.0.0.1:9/sms");
+        assert_eq!(sms.timeout_secs, 3);
+    }
+
+    #[test]
+    fn a_variable_wins_over_the_file_and_keeps_its_siblings() {
+        let file = "[delivery.default.email]\nhost = \"smtp.example.com\"\nfrom = \"a@example.com\"\nport = 25\n";
+        let c = config(file, &[("TWOFOLD_DELIVERY__DEFAULT__EMAIL__PORT", "2525")]).unwrap();
+        let email = c.delivery.default.email.unwrap();
+        assert_eq!((email.host.as_str(), email.port), ("smtp.example.com", Some(2525)));
+    }
+
+    #[test]
+    fn numeric_keys_take_text_and_refuse_what_is_not_a_number() {
+        let base = [
+            ("TWOFOLD_YUBICO__URL", "https://127.0.0.1:9/wsapi/2.0/verify"),
+            ("TWOFOLD_YUBICO__CLIENT_ID", "42"),
+            ("TWOFOLD_YUBICO__API_KEY", "c2VjcmV0IGtleSBieXRlcw=="),
+        ];
+        let c = config("", &base).unwrap();
+        assert_eq!(c.yubico.map(|y| y.client_id), Some(42));
+        let bad = [base[0], ("TWOFOLD_YUBICO__CLIENT_ID", "forty-two"), base[2]];
+        assert!(config("", &bad).is_err());
+    }
+
+    #[test]
+    fn a_path_through_a_value_and_a_misspelt_key_are_refused() {
+        let mut t: toml::Table = toml::from_str("[delivery]\ndefault = 3\n").unwrap();
+        let err = overlay_env(&mut t, vars(&[("TWOFOLD_DELIVERY__DEFAULT__SMS", "x")])).unwrap_err();
+        assert!(err.to_string().contains("TWOFOLD_DELIVERY__DEFAULT__SMS"), "{err}");
+        assert!(config("", &[("TWOFOLD_DELIVERY__DEFAULT__SMSS__KIND", "webhook")]).is_err());
     }
 }

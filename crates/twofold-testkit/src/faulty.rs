@@ -11,8 +11,8 @@ use twofold_core::ids::{ApiTokenId, OrgId, UserId};
 use twofold_core::model::{ActivationCode, ApiToken, Membership, Org, OrgSettings, Profile, Service, User, UserStatus};
 use twofold_core::store::{
     AttemptOutcome, AuditEvent, AuthGuard, AuthSession, AuthStore, DeviceStore, HealthStore, InsertUser, JobRecord,
-    JobStore, NewActivationCode, NewDevice, NewOrg, NewUser, OrgStore, PairOutcome, PairingSession, ReportRow,
-    SmsReservation, SmsUsage, StockToken, TokenStore, UserStore, YubikeyRecord,
+    JobStore, NewActivationCode, NewDevice, NewOrg, NewUser, OrgStore, OutboxRecord, OutboxStore, PairOutcome,
+    PairingSession, ReportRow, SmsReservation, SmsUsage, StockToken, TokenStore, UserStore, YubikeyRecord,
 };
 use twofold_core::{Store, StoreError};
 
@@ -141,6 +141,15 @@ forward_impl!(TokenStore {
     raise_yubikey_counter(org: OrgId, public_id: &str, new: i64) -> bool;
     insert_job(job: &JobRecord) -> ();
     job(org: OrgId, token: &str) -> Option<JobRecord>;
+});
+
+forward_impl!(OutboxStore {
+    enqueue_message(message: &OutboxRecord) -> ();
+    claim_messages(now_ms: i64, lease_expired_ms: i64, limit: u32) -> Vec<OutboxRecord>;
+    finish_message(id: &str, claimed_ms: i64, state: &str, error: Option<&str>, now_ms: i64) -> bool;
+    message_state(id: &str) -> Option<(String, Option<String>)>;
+    abandon_message(id: &str, reason: &str, now_ms: i64) -> bool;
+    sweep_messages(now_ms: i64, finished_before_ms: i64) -> (u64, u64);
 });
 
 forward_impl!(AuthStore {

@@ -37,6 +37,7 @@ pub struct TestApp {
     pub client: Client,
     server: tokio::task::JoinHandle<()>,
     worker: tokio::task::JoinHandle<()>,
+    outbox_worker: tokio::task::JoinHandle<()>,
     _dir: tempfile::TempDir,
 }
 
@@ -44,6 +45,7 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         self.server.abort();
         self.worker.abort();
+        self.outbox_worker.abort();
     }
 }
 
@@ -74,12 +76,23 @@ impl TestApp {
             .expect("bootstrap");
         let faults = Arc::new(FaultyStore::new(boot.core.store.clone()));
         let sender = Arc::new(RecordingSender::new());
+        // Messages go through the durable outbox, as in the server, with the recording
+        // sender where the gateways would be.
+        let outbox = twofold_delivery::DurableOutbox::new(
+            faults.clone(),
+            boot.core.master.clone(),
+            clock.clone(),
+            boot.core.random.clone(),
+            sender.clone(),
+            twofold_delivery::OutboxPolicy::for_deadline(std::time::Duration::from_secs(5)),
+        );
+        let outbox_worker = outbox.spawn_worker();
         let core = configure(Core::new(
             faults.clone(),
             clock.clone(),
             boot.core.random.clone(),
             boot.core.master.clone(),
-            sender.clone(),
+            Arc::new(outbox),
         ));
         let reports_dir = dir.path().join("reports");
         let worker = twofold_server::report::spawn_worker(core.clone(), reports_dir.clone());
@@ -96,6 +109,7 @@ impl TestApp {
         Self {
             addr,
             worker,
+            outbox_worker,
             core,
             clock,
             faults,

@@ -5,6 +5,7 @@ mod devices;
 mod envelope;
 mod errors;
 mod layering;
+mod outbox;
 mod regressions;
 mod reports;
 mod tokens;
