@@ -56,7 +56,7 @@ impl AuthStore for SqliteStore {
         .bind(s.challenge_expires_ms)
         .bind(s.expires_ms)
         .bind(s.created_ms)
-        .execute(self.pool())
+        .execute(self.writer())
         .await
         .map_err(store_err)?;
         Ok(())
@@ -88,7 +88,7 @@ impl AuthStore for SqliteStore {
         .bind(device.map(|d| d.0))
         .bind(code_hash)
         .bind(challenge_expires_ms)
-        .execute(self.pool())
+        .execute(self.writer())
         .await
         .map_err(store_err)?;
         Ok(done.rows_affected() == 1)
@@ -99,7 +99,7 @@ impl AuthStore for SqliteStore {
             .bind(id)
             .bind(from)
             .bind(to)
-            .execute(self.pool())
+            .execute(self.writer())
             .await
             .map_err(store_err)?;
         Ok(done.rows_affected() == 1)
@@ -113,7 +113,7 @@ impl AuthStore for SqliteStore {
         )
         .bind(id)
         .bind(i64::from(max_attempts))
-        .fetch_optional(self.pool())
+        .fetch_optional(self.writer())
         .await
         .map_err(store_err)?;
         Ok(match attempts {
@@ -129,7 +129,7 @@ impl AuthStore for SqliteStore {
         )
         .bind(id)
         .bind(counter)
-        .execute(self.pool())
+        .execute(self.writer())
         .await
         .map_err(store_err)?;
         Ok(done.rows_affected() == 1)
@@ -163,7 +163,7 @@ impl AuthStore for SqliteStore {
         .bind(user.0)
         .bind(i64::from(threshold))
         .bind(lock_until_ms)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.writer())
         .await
         .map_err(store_err)?;
         Ok(failed == Some(0))
@@ -207,7 +207,7 @@ impl AuthStore for SqliteStore {
         .bind(user.0)
         .bind(admin_locked)
         .bind(otp_blocked)
-        .execute(self.pool())
+        .execute(self.writer())
         .await
         .map_err(store_err)?;
         Ok(())
@@ -262,7 +262,7 @@ impl AuthStore for SqliteStore {
         .bind(i64::from(e.error_id))
         .bind(&e.source_ip)
         .bind(e.created_ms)
-        .execute(self.pool())
+        .execute(self.writer())
         .await
         .map_err(store_err)?;
         Ok(())

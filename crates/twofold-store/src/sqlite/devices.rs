@@ -263,7 +263,7 @@ impl DeviceStore for SqliteStore {
             .bind(user.0)
             .bind(id.0)
             .bind(nickname)
-            .execute(self.pool())
+            .execute(self.writer())
             .await;
         match result {
             Ok(done) if done.rows_affected() == 1 => Ok(Some(true)),
@@ -320,7 +320,7 @@ impl DeviceStore for SqliteStore {
         .bind(s.expires_ms)
         .bind(&s.state)
         .bind(d.enrolled_ms)
-        .execute(self.pool())
+        .execute(self.writer())
         .await
         .map_err(store_err)?;
         Ok(())
@@ -345,7 +345,7 @@ impl DeviceStore for SqliteStore {
         )
         .bind(id)
         .bind(i64::from(max_attempts))
-        .fetch_optional(self.pool())
+        .fetch_optional(self.writer())
         .await
         .map_err(store_err)?;
         Ok(match attempts {
@@ -417,7 +417,7 @@ impl DeviceStore for SqliteStore {
         .bind(day)
         .bind(i64::from(sent))
         .bind(i64::from(claimed))
-        .execute(self.pool())
+        .execute(self.writer())
         .await
         .map_err(store_err)?;
         Ok(())

@@ -32,7 +32,7 @@ impl JobStore for SqliteStore {
         )
         .bind(now_ms)
         .bind(lease_expired_ms)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.writer())
         .await
         .map_err(store_err)?
         .as_ref()
@@ -46,7 +46,7 @@ impl JobStore for SqliteStore {
             .bind(status)
             .bind(result)
             .bind(now_ms)
-            .execute(self.pool())
+            .execute(self.writer())
             .await
             .map_err(store_err)?;
         Ok(())

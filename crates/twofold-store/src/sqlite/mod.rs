@@ -20,9 +20,17 @@ use twofold_core::store::HealthStore;
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// A store on one SQLite database file.
+///
+/// Reads and writes use separate pools. SQLite lets one writer in at a time; with writes
+/// spread over several connections, the losers sleep in SQLite's busy handler (1, 2, 5,
+/// 10 … ms) and retry, which under load costs more than the writes themselves. All writes
+/// go through `writer`, a pool of one connection, so they queue in the pool (async, FIFO,
+/// no sleeping) and never meet `SQLITE_BUSY` among themselves; reads run in parallel on
+/// `pool` beside them (WAL).
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    writer: SqlitePool,
 }
 
 /// SQLite result codes that mean "another writer holds the lock": the request lost a
@@ -73,17 +81,25 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
+        let pool_of = |max: u32| {
+            SqlitePoolOptions::new()
+                .max_connections(max)
+                .min_connections(1)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options.clone())
+        };
         // An in-memory database exists per connection, so tests that use one get a
-        // single connection.
-        let max = if url.contains(":memory:") { 1 } else { 8 };
-        let pool = SqlitePoolOptions::new()
-            .max_connections(max)
-            .min_connections(1)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
-            .await
-            .map_err(store_err)?;
-        let store = Self { pool };
+        // single connection for everything.
+        let (pool, writer) = if url.contains(":memory:") {
+            let one = pool_of(1).await.map_err(store_err)?;
+            (one.clone(), one)
+        } else {
+            (
+                pool_of(8).await.map_err(store_err)?,
+                pool_of(1).await.map_err(store_err)?,
+            )
+        };
+        let store = Self { pool, writer };
         store.migrate().await?;
         Ok(store)
     }
@@ -94,7 +110,7 @@ impl SqliteStore {
     /// When a migration fails.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         MIGRATOR
-            .run(&self.pool)
+            .run(&self.writer)
             .await
             .map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))
     }
@@ -110,15 +126,22 @@ impl SqliteStore {
 
     /// Starts a writing transaction that holds the write lock from its first statement.
     pub(crate) async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(store_err)
+        self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(store_err)
     }
 
+    /// The pool for reads.
     pub(crate) fn pool(&self) -> &SqlitePool {
         &self.pool
     }
 
+    /// The one-connection pool every write goes through.
+    pub(crate) fn writer(&self) -> &SqlitePool {
+        &self.writer
+    }
+
     /// Closes every connection (checkpointing the WAL).
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 }

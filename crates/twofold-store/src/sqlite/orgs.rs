@@ -46,7 +46,7 @@ impl OrgStore for SqliteStore {
         .bind(&new.alias)
         .bind(&new.name)
         .bind(new.created_ms)
-        .fetch_one(self.pool())
+        .fetch_one(self.writer())
         .await;
         match result {
             Ok(row) => org(&row).map(Some),
@@ -97,7 +97,7 @@ impl OrgStore for SqliteStore {
         sqlx::query("UPDATE orgs SET settings = $2 WHERE id = $1")
             .bind(id.0)
             .bind(settings.to_text())
-            .execute(self.pool())
+            .execute(self.writer())
             .await
             .map_err(store_err)?;
         Ok(())
@@ -113,7 +113,7 @@ impl OrgStore for SqliteStore {
         .bind(&t.sealed_key)
         .bind(t.created_ms)
         .bind(t.revoked_ms)
-        .execute(self.pool())
+        .execute(self.writer())
         .await
         .map_err(store_err)?;
         Ok(())
@@ -149,7 +149,7 @@ impl OrgStore for SqliteStore {
         let done = sqlx::query("UPDATE api_tokens SET revoked_ms = $2 WHERE token = $1 AND revoked_ms IS NULL")
             .bind(&id.0)
             .bind(now_ms)
-            .execute(self.pool())
+            .execute(self.writer())
             .await
             .map_err(store_err)?;
         Ok(done.rows_affected() == 1)

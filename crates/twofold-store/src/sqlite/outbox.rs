@@ -34,7 +34,7 @@ impl OutboxStore for SqliteStore {
         .bind(&m.payload)
         .bind(m.created_ms)
         .bind(m.expires_ms)
-        .execute(self.pool())
+        .execute(self.writer())
         .await
         .map_err(store_err)?;
         Ok(())
@@ -59,7 +59,7 @@ impl OutboxStore for SqliteStore {
         .bind(now_ms)
         .bind(lease_expired_ms)
         .bind(i64::from(limit))
-        .fetch_all(self.pool())
+        .fetch_all(self.writer())
         .await
         .map_err(store_err)?;
         let mut claimed = rows.iter().map(record).collect::<Result<Vec<_>, _>>()?;
@@ -84,7 +84,7 @@ impl OutboxStore for SqliteStore {
         .bind(state)
         .bind(error)
         .bind(now_ms)
-        .execute(self.pool())
+        .execute(self.writer())
         .await
         .map_err(store_err)?;
         Ok(done.rows_affected() == 1)
@@ -107,7 +107,7 @@ impl OutboxStore for SqliteStore {
         .bind(id)
         .bind(reason)
         .bind(now_ms)
-        .execute(self.pool())
+        .execute(self.writer())
         .await
         .map_err(store_err)?;
         Ok(done.rows_affected() == 1)
@@ -119,13 +119,13 @@ impl OutboxStore for SqliteStore {
              WHERE state IN ('pending', 'sending') AND expires_ms <= $1",
         )
         .bind(now_ms)
-        .execute(self.pool())
+        .execute(self.writer())
         .await
         .map_err(store_err)?
         .rows_affected();
         let deleted = sqlx::query("DELETE FROM outbox WHERE state IN ('sent', 'failed') AND finished_ms < $1")
             .bind(finished_before_ms)
-            .execute(self.pool())
+            .execute(self.writer())
             .await
             .map_err(store_err)?
             .rows_affected();

@@ -138,7 +138,7 @@ impl TokenStore for SqliteStore {
             .bind(device.0)
             .bind(expected)
             .bind(new)
-            .execute(self.pool())
+            .execute(self.writer())
             .await
             .map_err(store_err)?;
         Ok(done.rows_affected() == 1)
@@ -148,7 +148,7 @@ impl TokenStore for SqliteStore {
         let done = sqlx::query("UPDATE pairing_sessions SET counter = $2 WHERE id = $1 AND state = 'open'")
             .bind(session)
             .bind(counter)
-            .execute(self.pool())
+            .execute(self.writer())
             .await
             .map_err(store_err)?;
         Ok(done.rows_affected() == 1)
@@ -170,7 +170,7 @@ impl TokenStore for SqliteStore {
         .bind(device.0)
         .bind(matched)
         .bind(expires_ms)
-        .execute(self.pool())
+        .execute(self.writer())
         .await
         .map_err(store_err)?;
         Ok(())
@@ -184,7 +184,7 @@ impl TokenStore for SqliteStore {
         .bind(id)
         .bind(org.0)
         .bind(now_ms)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.writer())
         .await
         .map_err(store_err)?;
         row.map(|r| {
@@ -248,7 +248,7 @@ impl TokenStore for SqliteStore {
         .bind(org.0)
         .bind(public_id)
         .bind(new)
-        .execute(self.pool())
+        .execute(self.writer())
         .await
         .map_err(store_err)?;
         Ok(done.rows_affected() == 1)
@@ -265,7 +265,7 @@ impl TokenStore for SqliteStore {
         .bind(&j.result)
         .bind(j.created_ms)
         .bind(j.finished_ms)
-        .execute(self.pool())
+        .execute(self.writer())
         .await
         .map_err(store_err)?;
         Ok(())

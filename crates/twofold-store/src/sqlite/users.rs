@@ -151,7 +151,7 @@ impl UserStore for SqliteStore {
                 .bind(&p.email)
                 .bind(&p.pic_url)
                 .bind(p.role.as_str())
-                .execute(self.pool())
+                .execute(self.writer())
                 .await
                 .map_err(store_err)?;
         Ok(done.rows_affected() == 1)
@@ -164,7 +164,7 @@ impl UserStore for SqliteStore {
         )))
         .bind(id.0)
         .bind(to.as_str())
-        .execute(self.pool())
+        .execute(self.writer())
         .await
         .map_err(store_err)?;
         Ok(done.rows_affected() == 1)
@@ -202,7 +202,7 @@ impl UserStore for SqliteStore {
         // Memberships and codes go with the user (ON DELETE CASCADE), in one statement.
         let done = sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(id.0)
-            .execute(self.pool())
+            .execute(self.writer())
             .await
             .map_err(store_err)?;
         Ok(done.rows_affected() == 1)
@@ -233,7 +233,7 @@ impl UserStore for SqliteStore {
         .bind(id.0)
         .bind(service.alias())
         .bind(now_ms)
-        .execute(self.pool())
+        .execute(self.writer())
         .await
         .map_err(store_err)?;
         Ok(done.rows_affected() == 1)
@@ -243,7 +243,7 @@ impl UserStore for SqliteStore {
         let done = sqlx::query("DELETE FROM user_services WHERE user_id = $1 AND sp_alias = $2")
             .bind(id.0)
             .bind(service.alias())
-            .execute(self.pool())
+            .execute(self.writer())
             .await
             .map_err(store_err)?;
         Ok(done.rows_affected() == 1)
@@ -308,7 +308,7 @@ impl UserStore for SqliteStore {
         let done = sqlx::query("DELETE FROM activation_codes WHERE org_id = $1 AND code_hash = $2")
             .bind(org.0)
             .bind(hash)
-            .execute(self.pool())
+            .execute(self.writer())
             .await
             .map_err(store_err)?;
         Ok(done.rows_affected() == 1)
