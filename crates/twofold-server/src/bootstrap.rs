@@ -206,7 +206,8 @@ pub fn wire(
     let file = settings.file_config()?;
     let delivery = twofold_delivery::Delivery::new(&file.delivery, settings.outbox_file())
         .context("the [delivery] configuration")?;
-    let mut core = Core::new(store, clock, random, master, Arc::new(delivery));
+    let mut core = Core::new(store, clock, random, master, Arc::new(delivery))
+        .with_signals(Arc::new(crate::signals::TokioSignals::default()));
     if let Some(yubico) = &file.yubico {
         let client = twofold_delivery::YubicoClient::new(yubico).context("the [yubico] configuration")?;
         core = core.with_yubico_validator(Arc::new(client));

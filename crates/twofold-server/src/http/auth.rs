@@ -4,9 +4,10 @@
 use serde_json::Value;
 use twofold_core::services::{AuthRequest, AuthStart, OfflineOutcome};
 use twofold_core::{Core, DomainError, OrgCaller};
+use twofold_core::services::PushDecision;
 use twofold_proto::ops::auth::{
-    AuthFinished, AuthStarted, AuthenticateOffline, AuthenticateOnline, CancelAuthentication,
-    ExtendedAuthenticationDetails, StartAuthentication,
+    AuthFinished, AuthStarted, AuthStatus, AuthStatusResponse, AuthenticateOffline, AuthenticateOnline,
+    CancelAuthentication, ExtendedAuthenticationDetails, ExtendedOnlineDetails, StartAuthentication,
 };
 use twofold_proto::ops::devices::EmbeddedParameters;
 use twofold_proto::ops::{ErrorShape as _, Operation};
@@ -33,8 +34,19 @@ fn started(caller: &OrgCaller, start: AuthStart) -> (ErrorId, AuthStarted) {
             multiple_devices_enabled: caller.org().settings.device_selection,
             extended_authentication_details: ExtendedAuthenticationDetails {
                 last_successful_login: start.last_login_ms,
+                number_for_matching: start.number_for_matching.map(i64::from),
                 ..ExtendedAuthenticationDetails::default()
             },
+            extended_online_details: start.online.map(|o| ExtendedOnlineDetails {
+                last_successful_login: start.last_login_ms,
+                device_os_version: o.os_version,
+                device_fp: Some(o.device_fp),
+                performed_form_type: Some("SLIDER".into()),
+                grace_period: None,
+                admin_help: None,
+                device_type: Some(o.device_type),
+                gps_location: None,
+            }),
             cookie: None,
             authenticating_device_id: None,
             local_fallback_device_list: None,
@@ -53,9 +65,17 @@ where
         Ok(req) => f(req).await,
         Err(e) => Err(field_error(e)),
     };
-    result.map(|(id, r)| (id, json(&r))).map_err(|e| Failure {
-        error: auth_error(e),
-        shape: O::Response::error_shape().map(|s| json(&s)),
+    result.map(|(id, r)| (id, json(&r))).map_err(|e| {
+        // An unreachable device leaves the session open for the app's OTP: its id goes
+        // with the error (spec §2.1 authonline, offline mode).
+        let shape = match &e {
+            DomainError::DeviceUnreachable { session_id } => Some(serde_json::json!({ "sessionId": session_id })),
+            _ => O::Response::error_shape().map(|s| json(&s)),
+        };
+        Failure {
+            error: auth_error(e),
+            shape,
+        }
     })
 }
 
@@ -75,6 +95,9 @@ pub async fn dispatch(
                     device_id: req.device_id,
                     session_id: req.session_id,
                     source_ip: req.ip_addr,
+                    async_push: req.async_push,
+                    sp_name: req.form_parameters.sp_name,
+                    sp_logo: req.form_parameters.sp_logo,
                 };
                 let start = core
                     .start_authentication(caller, &request, StartAuthentication::NAME)
@@ -91,6 +114,9 @@ pub async fn dispatch(
                     device_id: req.device_id,
                     session_id: req.session_id,
                     source_ip: req.ip_addr,
+                    async_push: false,
+                    sp_name: req.form_parameters.sp_name,
+                    sp_logo: req.form_parameters.sp_logo,
                 };
                 let start = match req.auth_type.to_ascii_uppercase().as_str() {
                     "OTP" => {
@@ -125,6 +151,7 @@ pub async fn dispatch(
                     device_id: None,
                     session_id: req.session_id,
                     source_ip: req.ip_addr,
+                    ..AuthRequest::default()
                 };
                 match core
                     .authenticate_offline(caller, &request, &req.otp, req.oath_resync)
@@ -157,6 +184,22 @@ pub async fn dispatch(
                         ))
                     }
                 }
+            })
+            .await
+        }
+        AuthStatus::NAME => {
+            run::<AuthStatus, _>(body, async |req| {
+                let status = match core.auth_status(caller, &req.session_id).await? {
+                    PushDecision::Waiting => ErrorId::AwaitingAsyncResponse,
+                    PushDecision::Approved => ErrorId::Ok,
+                };
+                Ok((
+                    status,
+                    AuthStatusResponse {
+                        session_id: Some(req.session_id),
+                        cookie: None,
+                    },
+                ))
             })
             .await
         }

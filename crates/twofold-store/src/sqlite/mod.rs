@@ -4,6 +4,7 @@ mod auth;
 mod devices;
 mod jobs;
 mod orgs;
+mod push;
 mod tokens;
 mod users;
 
