@@ -185,8 +185,11 @@ pub struct PushNotice {
 pub struct PushList {
     /// Pushes waiting for an answer (at most one per device).
     pub pushes: Vec<PushNotice>,
-    /// Pushes cancelled by the sign-in in the last minutes: close their screens.
+    /// Pushes cancelled by the sign-in since `since` (or in the last minutes): close
+    /// their screens.
     pub cancelled: Vec<String>,
+    /// The server's time of this answer: send it as `since` with the next poll.
+    pub server_time_ms: i64,
 }
 
 /// `POST /device/v1/pushes/answer`.

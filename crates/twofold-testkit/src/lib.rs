@@ -74,13 +74,17 @@ impl TestApp {
             .expect("bootstrap");
         let faults = Arc::new(FaultyStore::new(boot.core.store.clone()));
         let sender = Arc::new(RecordingSender::new());
-        let core = configure(Core::new(
+        let mut core = Core::new(
             faults.clone(),
             clock.clone(),
             boot.core.random.clone(),
             boot.core.master.clone(),
             sender.clone(),
-        ));
+        );
+        if let Some(signals) = boot.core.signals.clone() {
+            core = core.with_signals(signals);
+        }
+        let core = configure(core);
         let reports_dir = dir.path().join("reports");
         let worker = twofold_server::report::spawn_worker(core.clone(), reports_dir.clone());
         let state = AppState {

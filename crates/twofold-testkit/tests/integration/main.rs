@@ -5,6 +5,7 @@ mod devices;
 mod envelope;
 mod errors;
 mod layering;
+mod push;
 mod regressions;
 mod reports;
 mod tokens;
