@@ -348,6 +348,12 @@ impl Core {
             };
             return Ok((start, user, None));
         };
+        // A push needs the phone app: authonline on any other device does not apply (20531).
+        if mode == StartMode::Online && !device.kind.receives_push() {
+            return Err(DomainError::NotSupported(
+                "the device receives no pushes; use authType OTP",
+            ));
+        }
         let code_hash = if CODE_DEVICE.contains(&device.kind) {
             let otp = self
                 .send_code(
