@@ -109,7 +109,11 @@ impl KeyFile {
                     use std::os::unix::fs::PermissionsExt as _;
                     let mode = std::fs::metadata(path)?.permissions().mode();
                     if mode & 0o077 != 0 {
-                        bail!("{} is readable by others (mode {:o}); chmod 600 it", path.display(), mode & 0o777);
+                        bail!(
+                            "{} is readable by others (mode {:o}); chmod 600 it",
+                            path.display(),
+                            mode & 0o777
+                        );
                     }
                 }
                 let stored: Stored =
@@ -148,7 +152,9 @@ impl KeyFile {
         options.write(true).create_new(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        let mut file = options
+            .open(&tmp)
+            .with_context(|| format!("creating {}", tmp.display()))?;
         std::io::Write::write_all(&mut file, &serde_json::to_vec_pretty(&stored)?)?;
         file.sync_all()?;
         std::fs::rename(&tmp, &self.path).with_context(|| format!("writing {}", self.path.display()))?;

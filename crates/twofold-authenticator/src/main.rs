@@ -243,7 +243,10 @@ async fn watch(file: &KeyFile, auto: Option<Auto>, number: Option<u32>, count: O
             "push for {} from {}{}",
             push.user_name,
             push.sp_name.as_deref().unwrap_or("a sign-in"),
-            push.sp_logo.as_deref().map(|l| format!(" (logo {l})")).unwrap_or_default()
+            push.sp_logo
+                .as_deref()
+                .map(|l| format!(" (logo {l})"))
+                .unwrap_or_default()
         );
         if let Some(choices) = &push.number_choices {
             println!("number matching: pick the number shown on the sign-in page: {choices:?}");

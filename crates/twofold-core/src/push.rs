@@ -81,7 +81,10 @@ impl AppDevice {
     /// or holds a long-poll.
     #[must_use]
     pub fn reachable(&self, now_ms: i64, window_ms: i64) -> bool {
-        let last = self.last_seen_ms.unwrap_or(i64::MIN / 2).max(self.poll_until_ms.unwrap_or(i64::MIN / 2));
+        let last = self
+            .last_seen_ms
+            .unwrap_or(i64::MIN / 2)
+            .max(self.poll_until_ms.unwrap_or(i64::MIN / 2));
         now_ms <= last.saturating_add(window_ms)
     }
 }

@@ -7,10 +7,10 @@ use async_trait::async_trait;
 
 use crate::device::{Device, DeviceId, DeviceType, OathParams};
 use crate::ids::{ApiTokenId, OrgId, UserId};
-use crate::push::{AppDevice, AppFacts, AppPairOutcome, CreatePush, Push, PushState};
 use crate::model::{
     ActivationCode, ApiToken, DeviceKind, Membership, Org, OrgSettings, Profile, Service, User, UserStatus,
 };
+use crate::push::{AppDevice, AppFacts, AppPairOutcome, CreatePush, Push, PushState};
 
 /// Why the store could not do what was asked. Callers never see the cause: it goes to
 /// the log, and the client gets 10571 (or 10551 for a lost race).
@@ -620,11 +620,20 @@ pub trait PushStore: Send + Sync {
     async fn app_devices_of(&self, user: UserId) -> Result<Vec<AppDevice>, StoreError>;
     /// Records a request nonce of the device; false if it was seen before (a replay).
     /// Nonces are kept until `keep_until_ms`; older ones are pruned.
-    async fn spend_nonce(&self, device: DeviceId, nonce: &str, keep_until_ms: i64, now_ms: i64)
-    -> Result<bool, StoreError>;
+    async fn spend_nonce(
+        &self,
+        device: DeviceId,
+        nonce: &str,
+        keep_until_ms: i64,
+        now_ms: i64,
+    ) -> Result<bool, StoreError>;
     /// Records the app's contact (and its held long-poll's end).
-    async fn touch_app_device(&self, device: DeviceId, seen_ms: i64, poll_until_ms: Option<i64>)
-    -> Result<(), StoreError>;
+    async fn touch_app_device(
+        &self,
+        device: DeviceId,
+        seen_ms: i64,
+        poll_until_ms: Option<i64>,
+    ) -> Result<(), StoreError>;
     /// Replaces the app's facts.
     async fn set_app_facts(&self, device: DeviceId, facts: &AppFacts) -> Result<(), StoreError>;
     /// Stores a push in one transaction: open pushes of the device past their expiry are
@@ -640,8 +649,13 @@ pub trait PushStore: Send + Sync {
     /// Ids of the device's pushes cancelled since `since_ms`.
     async fn cancelled_pushes(&self, device: DeviceId, since_ms: i64) -> Result<Vec<String>, StoreError>;
     /// Moves a push from one of `from` to `to`; false if it was in none of them.
-    async fn transition_push(&self, id: &str, from: &[PushState], to: PushState, now_ms: i64)
-    -> Result<bool, StoreError>;
+    async fn transition_push(
+        &self,
+        id: &str,
+        from: &[PushState],
+        to: PushState,
+        now_ms: i64,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Everything the services need; implemented by each engine.

@@ -246,7 +246,14 @@ mod tests {
 
     #[test]
     fn canonical_string_is_the_documented_lines() {
-        let s = canonical_request("post", "/device/v1/pushes/answer", 42, 1_700_000_000_000, "abcdefghijklmnop", b"");
+        let s = canonical_request(
+            "post",
+            "/device/v1/pushes/answer",
+            42,
+            1_700_000_000_000,
+            "abcdefghijklmnop",
+            b"",
+        );
         assert_eq!(
             s,
             "TWOFOLD-DEVICE-V1\nPOST\n/device/v1/pushes/answer\n42\n1700000000000\nabcdefghijklmnop\n\

@@ -9,12 +9,12 @@ use async_trait::async_trait;
 use twofold_core::device::{Device, DeviceId, DeviceType};
 use twofold_core::ids::{ApiTokenId, OrgId, UserId};
 use twofold_core::model::{ActivationCode, ApiToken, Membership, Org, OrgSettings, Profile, Service, User, UserStatus};
+use twofold_core::push::{AppDevice, AppFacts, AppPairOutcome, CreatePush, Push, PushState};
 use twofold_core::store::{
     AttemptOutcome, AuditEvent, AuthGuard, AuthSession, AuthStore, DeviceStore, HealthStore, InsertUser, JobRecord,
-    JobStore, NewActivationCode, NewDevice, NewOrg, NewUser, OrgStore, PairOutcome, PairingSession, PushStore, ReportRow,
-    SmsReservation, SmsUsage, StockToken, TokenStore, UserStore, YubikeyRecord,
+    JobStore, NewActivationCode, NewDevice, NewOrg, NewUser, OrgStore, PairOutcome, PairingSession, PushStore,
+    ReportRow, SmsReservation, SmsUsage, StockToken, TokenStore, UserStore, YubikeyRecord,
 };
-use twofold_core::push::{AppDevice, AppFacts, AppPairOutcome, CreatePush, Push, PushState};
 use twofold_core::{Store, StoreError};
 
 /// The failure to inject.

@@ -138,7 +138,9 @@ impl Core {
             DeviceKind::Mobile
         };
         if stored.device_kind.is_some_and(|k| k != wanted) {
-            return Err(DomainError::NotSupported("the activation code is for another kind of device"));
+            return Err(DomainError::NotSupported(
+                "the activation code is for another kind of device",
+            ));
         }
         let user = self
             .store
@@ -236,7 +238,11 @@ impl Core {
             .map_err(|_| DomainError::Unauthorized)?;
         // Only a verified call spends a nonce, so a forger cannot burn the app's nonces.
         let keep_until = now.max(timestamp) + MAX_CLOCK_SKEW_MS;
-        if !self.store.spend_nonce(app.device_id, call.nonce, keep_until, now).await? {
+        if !self
+            .store
+            .spend_nonce(app.device_id, call.nonce, keep_until, now)
+            .await?
+        {
             return Err(DomainError::SessionUsed);
         }
         let device = self

@@ -51,10 +51,7 @@ impl Core {
                 DeviceView {
                     available_claimed: if phone { claimed } else { 0 },
                     available_unclaimed: if phone { unclaimed } else { 0 },
-                    app: apps
-                        .iter()
-                        .find(|a| a.device_id == device.id)
-                        .map(|a| a.facts.clone()),
+                    app: apps.iter().find(|a| a.device_id == device.id).map(|a| a.facts.clone()),
                     device,
                 }
             })

@@ -14,10 +14,10 @@ use std::sync::Arc;
 
 pub use auth::{AuthRequest, AuthStart, AuthStep, OfflineOutcome};
 pub use companion::{DeviceCall, PairedApp, PollOutcome};
-pub use push::{OnlineApproval, PushDecision};
 pub use devices::DeviceView;
 pub use orgs::{IssuedToken, Verification};
 pub use pairing::{AppPairing, PairingStart};
+pub use push::{OnlineApproval, PushDecision};
 pub use tokens::{RevokeOutcome, TokenInput, stock_context};
 pub use users::{NewUserInput, ProfileInput, UserView};
 pub use yubikey::YubikeyInput;

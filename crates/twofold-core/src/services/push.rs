@@ -124,7 +124,11 @@ impl Core {
             is_async,
             created_ms: now,
             // An asynchronous push waits for the app as long as for the user (20538).
-            ack_deadline_ms: if is_async { now + timeout } else { now + reach.min(timeout) },
+            ack_deadline_ms: if is_async {
+                now + timeout
+            } else {
+                now + reach.min(timeout)
+            },
             expires_ms: now + timeout,
             updated_ms: now,
         };

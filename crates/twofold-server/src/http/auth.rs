@@ -2,9 +2,9 @@
 //! authentication-only token may call them.
 
 use serde_json::Value;
+use twofold_core::services::PushDecision;
 use twofold_core::services::{AuthRequest, AuthStart, OfflineOutcome};
 use twofold_core::{Core, DomainError, OrgCaller};
-use twofold_core::services::PushDecision;
 use twofold_proto::ops::auth::{
     AuthFinished, AuthStarted, AuthStatus, AuthStatusResponse, AuthenticateOffline, AuthenticateOnline,
     CancelAuthentication, ExtendedAuthenticationDetails, ExtendedOnlineDetails, StartAuthentication,

@@ -2,15 +2,12 @@
 //! Plain JSON, not the PingID envelope: the companion app is Twofold's own client. Calls
 //! after pairing carry an Ed25519 signature that core verifies before anything runs.
 
-use std::num::NonZeroU32;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde::de::DeserializeOwned;
 use twofold_core::DomainError;
 use twofold_core::push::{AppFacts, PushState};
@@ -24,9 +21,6 @@ use super::AppState;
 
 /// Largest device-API body.
 const MAX_DEVICE_BODY: usize = 16 * 1024;
-/// Pairing attempts per second on this node: activation codes cannot be guessed fast.
-const PAIR_ATTEMPTS_PER_SECOND: u32 = 20;
-
 /// A JSON answer (axum's own `Json` needs a feature the workspace leaves off).
 struct Json<T>(T);
 
@@ -37,15 +31,6 @@ impl<T: serde::Serialize> IntoResponse for Json<T> {
             Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
         }
     }
-}
-
-fn pair_limiter() -> &'static DefaultDirectRateLimiter {
-    static LIMITER: OnceLock<DefaultDirectRateLimiter> = OnceLock::new();
-    LIMITER.get_or_init(|| {
-        RateLimiter::direct(Quota::per_second(
-            NonZeroU32::new(PAIR_ATTEMPTS_PER_SECOND).unwrap_or(NonZeroU32::MIN),
-        ))
-    })
 }
 
 fn refuse(status: StatusCode, error: &str, message: &str) -> Response {
@@ -64,12 +49,22 @@ fn failure(e: &DomainError) -> Response {
     match e {
         DomainError::InvalidInput(m) => refuse(StatusCode::BAD_REQUEST, "bad_request", m),
         DomainError::InvalidValue(m) => refuse(StatusCode::BAD_REQUEST, "bad_request", m),
-        DomainError::Unauthorized => refuse(StatusCode::UNAUTHORIZED, "bad_signature", "the signature does not verify"),
+        DomainError::Unauthorized => refuse(
+            StatusCode::UNAUTHORIZED,
+            "bad_signature",
+            "the signature does not verify",
+        ),
         DomainError::SessionUsed => refuse(StatusCode::UNAUTHORIZED, "replayed", "this nonce was used before"),
         DomainError::InvalidSession => refuse(StatusCode::NOT_FOUND, "unknown_code", "unknown, expired or used"),
         DomainError::NotSupported(m) => refuse(StatusCode::BAD_REQUEST, "wrong_device_kind", m),
-        DomainError::DeviceLimit => refuse(StatusCode::CONFLICT, "device_limit", "the user has all the devices allowed"),
-        DomainError::DeviceChangeNotAllowed => refuse(StatusCode::CONFLICT, "user_not_pairable", "the user is suspended"),
+        DomainError::DeviceLimit => refuse(
+            StatusCode::CONFLICT,
+            "device_limit",
+            "the user has all the devices allowed",
+        ),
+        DomainError::DeviceChangeNotAllowed => {
+            refuse(StatusCode::CONFLICT, "user_not_pairable", "the user is suspended")
+        }
         DomainError::MultipleUsersPerDevice => refuse(
             StatusCode::CONFLICT,
             "multiple_users_per_device",
@@ -82,6 +77,14 @@ fn failure(e: &DomainError) -> Response {
     }
 }
 
+/// A pairing refusal; a wrong code counts towards the node's guessing limit.
+fn pairing_failure(state: &AppState, e: &DomainError) -> Response {
+    if matches!(e, DomainError::InvalidSession) {
+        state.limits.pairing.failed();
+    }
+    failure(e)
+}
+
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
     serde_json::from_slice(body).map_err(|e| refuse(StatusCode::BAD_REQUEST, "bad_request", &e.to_string()))
 }
@@ -89,7 +92,11 @@ fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
 async fn read_body(body: Body) -> Result<Bytes, Response> {
     match tokio::time::timeout(super::BODY_TIMEOUT, axum::body::to_bytes(body, MAX_DEVICE_BODY)).await {
         Ok(Ok(bytes)) => Ok(bytes),
-        _ => Err(refuse(StatusCode::BAD_REQUEST, "bad_request", "body too large or too slow")),
+        _ => Err(refuse(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "body too large or too slow",
+        )),
     }
 }
 
@@ -118,7 +125,13 @@ fn status_of(app: &PairedApp, f: &AppFacts) -> DeviceStatus {
 }
 
 /// Verifies a signed call; the refusal response otherwise.
-async fn verified(state: &AppState, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Result<PairedApp, Response> {
+async fn verified(
+    state: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<PairedApp, Response> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
     let path_and_query = uri.path_and_query().map_or_else(|| uri.path(), |p| p.as_str());
     let call = DeviceCall {
@@ -135,8 +148,12 @@ async fn verified(state: &AppState, method: &Method, uri: &Uri, headers: &Header
 
 /// `POST /device/v1/pair/claim`.
 pub async fn claim(State(state): State<AppState>, body: Body) -> Response {
-    if pair_limiter().check().is_err() {
-        return refuse(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many pairing attempts; retry");
+    if !state.limits.pairing.open() {
+        return refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many wrong codes; retry",
+        );
     }
     let run = async {
         let req: ClaimRequest = parse(&read_body(body).await?)?;
@@ -144,7 +161,7 @@ pub async fn claim(State(state): State<AppState>, body: Body) -> Response {
             .core
             .claim_pairing(&req.activation_code)
             .await
-            .map_err(|e| failure(&e))?;
+            .map_err(|e| pairing_failure(&state, &e))?;
         Ok::<_, Response>(Json(ClaimResponse {
             org_name: org.name,
             user_name: user.username,
@@ -156,8 +173,12 @@ pub async fn claim(State(state): State<AppState>, body: Body) -> Response {
 
 /// `POST /device/v1/pair/register`.
 pub async fn register(State(state): State<AppState>, body: Body) -> Response {
-    if pair_limiter().check().is_err() {
-        return refuse(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many pairing attempts; retry");
+    if !state.limits.pairing.open() {
+        return refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many wrong codes; retry",
+        );
     }
     let run = async {
         let req: RegisterRequest = parse(&read_body(body).await?)?;
@@ -168,7 +189,7 @@ pub async fn register(State(state): State<AppState>, body: Body) -> Response {
             .core
             .register_app(&req.activation_code, &key, &req.platform, facts(req.facts))
             .await
-            .map_err(|e| failure(&e))?;
+            .map_err(|e| pairing_failure(&state, &e))?;
         Ok::<_, Response>(Json(RegisterResponse {
             device_id: device.id.0,
             device_uuid: device.uuid.clone(),
@@ -186,7 +207,13 @@ pub async fn register(State(state): State<AppState>, body: Body) -> Response {
 }
 
 /// `POST /device/v1/pair/finish`, signed.
-pub async fn finish(State(state): State<AppState>, method: Method, uri: Uri, headers: HeaderMap, body: Body) -> Response {
+pub async fn finish(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let run = async {
         let bytes = read_body(body).await?;
         let app = verified(&state, &method, &uri, &headers, &bytes).await?;
@@ -209,12 +236,22 @@ pub async fn status(State(state): State<AppState>, method: Method, uri: Uri, hea
 }
 
 /// `POST /device/v1/facts`, signed.
-pub async fn report_facts(State(state): State<AppState>, method: Method, uri: Uri, headers: HeaderMap, body: Body) -> Response {
+pub async fn report_facts(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let run = async {
         let bytes = read_body(body).await?;
         let app = verified(&state, &method, &uri, &headers, &bytes).await?;
         let req: DeviceFacts = parse(&bytes)?;
-        let stored = state.core.set_app_facts(&app, facts(req)).await.map_err(|e| failure(&e))?;
+        let stored = state
+            .core
+            .set_app_facts(&app, facts(req))
+            .await
+            .map_err(|e| failure(&e))?;
         Ok::<_, Response>(Json(status_of(&app, &stored)))
     };
     run.await.map_or_else(|r| r, IntoResponse::into_response)
@@ -271,7 +308,13 @@ pub async fn pushes(
 }
 
 /// `POST /device/v1/pushes/answer`, signed.
-pub async fn answer(State(state): State<AppState>, method: Method, uri: Uri, headers: HeaderMap, body: Body) -> Response {
+pub async fn answer(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let run = async {
         let bytes = read_body(body).await?;
         let app = verified(&state, &method, &uri, &headers, &bytes).await?;
@@ -279,14 +322,22 @@ pub async fn answer(State(state): State<AppState>, method: Method, uri: Uri, hea
         let approve = match req.decision.as_str() {
             "approve" => true,
             "deny" => false,
-            _ => return Err(refuse(StatusCode::BAD_REQUEST, "bad_request", "decision is approve or deny")),
+            _ => {
+                return Err(refuse(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    "decision is approve or deny",
+                ));
+            }
         };
         let outcome = state
             .core
             .answer_push(&app, &req.push_id, approve, req.number)
             .await
             .map_err(|e| match e {
-                DomainError::InvalidSession => refuse(StatusCode::NOT_FOUND, "not_found", "no such push for this device"),
+                DomainError::InvalidSession => {
+                    refuse(StatusCode::NOT_FOUND, "not_found", "no such push for this device")
+                }
                 other => failure(&other),
             })?;
         Ok(Json(AnswerResponse {
@@ -310,7 +361,11 @@ fn outcome_name(state: PushState) -> &'static str {
 
 /// The activation code of a `QRRedirection?<base64 of "act_code=…">` query.
 fn qr_code(query: &str) -> Option<String> {
-    let cleaned: String = query.trim().trim_end_matches('=').replace(['-', '+'], "+").replace('_', "/");
+    let cleaned: String = query
+        .trim()
+        .trim_end_matches('=')
+        .replace(['-', '+'], "+")
+        .replace('_', "/");
     let decoded = data_encoding::BASE64_NOPAD
         .decode(cleaned.as_bytes())
         .ok()

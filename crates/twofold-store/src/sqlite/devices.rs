@@ -111,24 +111,24 @@ pub(super) async fn renumber(tx: &mut Tx, user: i64) -> Result<(), StoreError> {
 /// `max_devices` devices, inserts the device at the next position with a default
 /// nickname, and makes the user ACTIVE. The caller commits only on `Paired`.
 pub(super) async fn insert_device(tx: &mut Tx, d: &NewDevice, max_devices: u32) -> Result<PairOutcome, StoreError> {
-        let status: Option<String> = sqlx::query_scalar("SELECT status FROM users WHERE id = $1")
-            .bind(d.user_id.0)
-            .fetch_optional(&mut **tx)
-            .await
-            .map_err(store_err)?;
-        if status.as_deref().is_none_or(|s| s == "SUSPENDED") {
-            return Ok(PairOutcome::UserNotPairable);
-        }
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM devices WHERE user_id = $1")
-            .bind(d.user_id.0)
-            .fetch_one(&mut **tx)
-            .await
-            .map_err(store_err)?;
-        if count >= i64::from(max_devices) {
-            return Ok(PairOutcome::TooManyDevices);
-        }
-        let nickname = default_nickname(tx, d.user_id.0, d.kind).await?;
-        let inserted = sqlx::query(sqlx::AssertSqlSafe(format!(
+    let status: Option<String> = sqlx::query_scalar("SELECT status FROM users WHERE id = $1")
+        .bind(d.user_id.0)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(store_err)?;
+    if status.as_deref().is_none_or(|s| s == "SUSPENDED") {
+        return Ok(PairOutcome::UserNotPairable);
+    }
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM devices WHERE user_id = $1")
+        .bind(d.user_id.0)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(store_err)?;
+    if count >= i64::from(max_devices) {
+        return Ok(PairOutcome::TooManyDevices);
+    }
+    let nickname = default_nickname(tx, d.user_id.0, d.kind).await?;
+    let inserted = sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO devices (id, uuid, user_id, org_id, kind, position, nickname, phone, email, serial, oath_kind, \
              oath_algorithm, oath_digits, oath_period, sealed_secret, counter, enrolled_ms) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING {DEVICE_COLUMNS}"
@@ -152,17 +152,17 @@ pub(super) async fn insert_device(tx: &mut Tx, d: &NewDevice, max_devices: u32) 
         .bind(d.enrolled_ms)
         .fetch_one(&mut **tx)
         .await;
-        let row = match inserted {
-            Ok(row) => row,
-            Err(e) if is_unique_violation(&e) => return Ok(PairOutcome::Conflict),
-            Err(e) => return Err(store_err(e)),
-        };
-        let paired = device(&row)?;
-        sqlx::query("UPDATE users SET status = 'ACTIVE' WHERE id = $1")
-            .bind(d.user_id.0)
-            .execute(&mut **tx)
-            .await
-            .map_err(store_err)?;
+    let row = match inserted {
+        Ok(row) => row,
+        Err(e) if is_unique_violation(&e) => return Ok(PairOutcome::Conflict),
+        Err(e) => return Err(store_err(e)),
+    };
+    let paired = device(&row)?;
+    sqlx::query("UPDATE users SET status = 'ACTIVE' WHERE id = $1")
+        .bind(d.user_id.0)
+        .execute(&mut **tx)
+        .await
+        .map_err(store_err)?;
     Ok(PairOutcome::Paired(Box::new(paired)))
 }
 

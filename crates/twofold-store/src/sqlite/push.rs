@@ -153,11 +153,12 @@ impl PushStore for SqliteStore {
     }
 
     async fn finish_app_pairing(&self, device: DeviceId) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE activation_codes SET state = 'SUCCESS' WHERE device_id = $1 AND state = 'PAIRED'")
-            .bind(device.0)
-            .execute(self.pool())
-            .await
-            .map_err(store_err)?;
+        let done =
+            sqlx::query("UPDATE activation_codes SET state = 'SUCCESS' WHERE device_id = $1 AND state = 'PAIRED'")
+                .bind(device.0)
+                .execute(self.pool())
+                .await
+                .map_err(store_err)?;
         Ok(done.rows_affected() >= 1)
     }
 
@@ -344,7 +345,13 @@ impl PushStore for SqliteStore {
         .map_err(store_err)
     }
 
-    async fn transition_push(&self, id: &str, from: &[PushState], to: PushState, now_ms: i64) -> Result<bool, StoreError> {
+    async fn transition_push(
+        &self,
+        id: &str,
+        from: &[PushState],
+        to: PushState,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
         if from.is_empty() {
             return Ok(false);
         }

@@ -6,6 +6,7 @@ mod envelope;
 mod errors;
 mod layering;
 mod push;
+mod push_scale;
 mod regressions;
 mod reports;
 mod tokens;

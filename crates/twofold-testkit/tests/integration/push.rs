@@ -59,7 +59,13 @@ pub async fn pair_as(app: &TestApp, name: &str, key: ed25519_dalek::SigningKey, 
     pairing.claim(&code).await.unwrap();
     let registered = pairing.register(&code, &key, platform, facts(push)).await.unwrap();
     let clock = app.clock.clone();
-    let device = DeviceClient::new(&base(app), key.clone(), registered.device_id, Arc::new(move || clock.now_ms())).unwrap();
+    let device = DeviceClient::new(
+        &base(app),
+        key.clone(),
+        registered.device_id,
+        Arc::new(move || clock.now_ms()),
+    )
+    .unwrap();
     device.finish_pairing().await.unwrap();
     Phone {
         device,
@@ -110,7 +116,12 @@ async fn online_pairing_walks_the_pairing_states_and_activates_the_user() {
     let code = new_user_code(&app, "pia").await;
     let status = |code: String| {
         let client = Client::new(app.properties()).unwrap();
-        async move { client.call_raw("pairingstatus", &json!({"activationCode": code})).await.unwrap() }
+        async move {
+            client
+                .call_raw("pairingstatus", &json!({"activationCode": code}))
+                .await
+                .unwrap()
+        }
     };
     assert_eq!(status(code.clone()).await.body["pairingStatus"], "NOT_CLAIMED");
     let pairing = Pairing::new(&base(&app)).unwrap();
@@ -118,13 +129,26 @@ async fn online_pairing_walks_the_pairing_states_and_activates_the_user() {
     assert_eq!(claimed.user_name, "pia");
     assert_eq!(status(code.clone()).await.body["pairingStatus"], "VERIFIED");
     // A code is claimed once.
-    assert!(pairing.claim(&code).await.unwrap_err().to_string().contains("unknown_code"));
+    assert!(
+        pairing
+            .claim(&code)
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("unknown_code")
+    );
     let registered = pairing.register(&code, &key(9), "Android", facts(true)).await.unwrap();
     let paired = status(code.clone()).await;
     assert_eq!(paired.body["pairingStatus"], "PAIRED");
     assert_eq!(paired.body["deviceId"], registered.device_id);
     let clock = app.clock.clone();
-    let device = DeviceClient::new(&base(&app), key(9), registered.device_id, Arc::new(move || clock.now_ms())).unwrap();
+    let device = DeviceClient::new(
+        &base(&app),
+        key(9),
+        registered.device_id,
+        Arc::new(move || clock.now_ms()),
+    )
+    .unwrap();
     device.finish_pairing().await.unwrap();
     assert_eq!(status(code.clone()).await.body["pairingStatus"], "SUCCESS");
     assert_eq!(status(code).await.body["pairingStatus"], "NOT_EXIST");
@@ -145,9 +169,15 @@ async fn online_pairing_walks_the_pairing_states_and_activates_the_user() {
     let details = app.client.get_user_details("pia").await.unwrap().body["userDetails"].clone();
     assert_eq!(details["deviceDetails"]["appVersion"], "0.2.0");
     // The TOTP seed is sealed at rest, never stored in the clear.
-    let stored = app.store().devices_of(app.stored_user("pia").await.unwrap().id).await.unwrap();
+    let stored = app
+        .store()
+        .devices_of(app.stored_user("pia").await.unwrap().id)
+        .await
+        .unwrap();
     let sealed = stored[0].sealed_secret.clone().unwrap();
-    let seed = data_encoding::BASE32_NOPAD.decode(registered.totp.secret.as_bytes()).unwrap();
+    let seed = data_encoding::BASE32_NOPAD
+        .decode(registered.totp.secret.as_bytes())
+        .unwrap();
     assert!(!sealed.windows(seed.len()).any(|w| w == seed.as_slice()));
 }
 
@@ -166,9 +196,14 @@ async fn qr_redirection_resolves_the_activation_code() {
     assert_eq!(page.status(), 200);
     let body: Value = serde_json::from_str(&page.text().await.unwrap()).unwrap();
     assert_eq!(body["activationCode"], code.as_str());
-    let (server, parsed) = twofold_authenticator::qr_link(&format!("{}/pingid/QRRedirection?{query}", base(&app))).unwrap();
+    let (server, parsed) =
+        twofold_authenticator::qr_link(&format!("{}/pingid/QRRedirection?{query}", base(&app))).unwrap();
     assert_eq!((server, parsed), (base(&app), code));
-    let bad = http.get(format!("{}/pingid/QRRedirection?bm9wZQ", base(&app))).send().await.unwrap();
+    let bad = http
+        .get(format!("{}/pingid/QRRedirection?bm9wZQ", base(&app)))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bad.status(), 404);
 }
 
@@ -176,7 +211,12 @@ async fn qr_redirection_resolves_the_activation_code() {
 async fn sync_start_then_held_authonline_is_approved() {
     let app = TestApp::start().await;
     let phone = phone(&app, "ann").await;
-    let start = call(&app, "startauthentication", json!({"spAlias": "web", "userName": "ann"})).await;
+    let start = call(
+        &app,
+        "startauthentication",
+        json!({"spAlias": "web", "userName": "ann"}),
+    )
+    .await;
     assert_error(&start, ErrorId::ContinueOnline);
     let session = start.body["sessionId"].as_str().unwrap().to_string();
     let mut body = confirm("ann");
@@ -205,10 +245,16 @@ async fn sync_start_then_held_authonline_is_approved() {
 async fn legacy_authonline_uses_the_primary_device_and_denial_is_20516() {
     let app = TestApp::start().await;
     let phone = phone(&app, "vic").await;
-    let waiting = held(&app, json!({"spAlias": "web", "userName": "vic", "authType": "CONFIRM"}));
+    let waiting = held(
+        &app,
+        json!({"spAlias": "web", "userName": "vic", "authType": "CONFIRM"}),
+    );
     assert_eq!(answer_next(&phone, true, None).await, "approved");
     assert_ok(&waiting.await.unwrap());
-    let waiting = held(&app, json!({"spAlias": "web", "userName": "vic", "authType": "CONFIRM"}));
+    let waiting = held(
+        &app,
+        json!({"spAlias": "web", "userName": "vic", "authType": "CONFIRM"}),
+    );
     assert_eq!(answer_next(&phone, false, None).await, "denied");
     assert_error(&waiting.await.unwrap(), ErrorId::LoginRejected);
 }
@@ -221,7 +267,10 @@ async fn an_unanswered_push_times_out_with_20522() {
     let list = phone.device.poll(5, None).await.unwrap();
     assert_eq!(list.pushes.len(), 1, "delivered, then ignored");
     app.clock.advance(61_000);
-    let reply = tokio::time::timeout(Duration::from_secs(5), waiting).await.unwrap().unwrap();
+    let reply = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .unwrap()
+        .unwrap();
     assert_error(&reply, ErrorId::PushTimedOut);
     // A late answer changes nothing.
     let late = phone.device.answer(&list.pushes[0].push_id, true, None).await.unwrap();
@@ -235,7 +284,10 @@ async fn an_unreachable_phone_gets_20521_with_a_session_for_the_app_otp() {
     let waiting = held(&app, confirm("uma"));
     tokio::time::sleep(Duration::from_millis(300)).await;
     app.clock.advance(11_000);
-    let reply = tokio::time::timeout(Duration::from_secs(5), waiting).await.unwrap().unwrap();
+    let reply = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .unwrap()
+        .unwrap();
     assert_error(&reply, ErrorId::MobileDeviceUnreachable);
     let session = reply.body["sessionId"].as_str().unwrap().to_string();
     let account = twofold_authenticator::Account {
@@ -247,7 +299,9 @@ async fn an_unreachable_phone_gets_20521_with_a_session_for_the_app_otp() {
         platform: "Android".into(),
         totp: phone.totp.clone(),
     };
-    let otp = account.otp_at(u64::try_from(app.clock.now_ms() / 1000).unwrap()).unwrap();
+    let otp = account
+        .otp_at(u64::try_from(app.clock.now_ms() / 1000).unwrap())
+        .unwrap();
     let done = call(
         &app,
         "authoffline",
@@ -258,7 +312,12 @@ async fn an_unreachable_phone_gets_20521_with_a_session_for_the_app_otp() {
     // The phone has not been heard from for longer than the reachability window: a new
     // start asks for the app's OTP straight away.
     app.clock.advance(11_000);
-    let start = call(&app, "startauthentication", json!({"spAlias": "web", "userName": "uma"})).await;
+    let start = call(
+        &app,
+        "startauthentication",
+        json!({"spAlias": "web", "userName": "uma"}),
+    )
+    .await;
     assert_error(&start, ErrorId::UseMobileAppOtp);
     assert!(start.body["sessionId"].is_string());
 }
@@ -276,7 +335,9 @@ async fn async_push_with_authstatus_and_number_matching() {
     .await;
     assert_error(&start, ErrorId::AwaitingAsyncResponse);
     let session = start.body["sessionId"].as_str().unwrap().to_string();
-    let number = start.body["extendedAuthenticationDetails"]["numberForMatching"].as_u64().unwrap() as u32;
+    let number = start.body["extendedAuthenticationDetails"]["numberForMatching"]
+        .as_u64()
+        .unwrap() as u32;
     assert!((10..100).contains(&number));
     let status = call(&app, "authstatus", json!({"sessionId": session})).await;
     assert_error(&status, ErrorId::AwaitingAsyncResponse);
@@ -295,7 +356,9 @@ async fn async_push_with_authstatus_and_number_matching() {
     )
     .await;
     let session = start.body["sessionId"].as_str().unwrap().to_string();
-    let number = start.body["extendedAuthenticationDetails"]["numberForMatching"].as_u64().unwrap() as u32;
+    let number = start.body["extendedAuthenticationDetails"]["numberForMatching"]
+        .as_u64()
+        .unwrap() as u32;
     assert_eq!(answer_next(&phone, true, Some(number + 1)).await, "wrong_number");
     assert_error(
         &call(&app, "authstatus", json!({"sessionId": session})).await,
@@ -307,9 +370,17 @@ async fn async_push_with_authstatus_and_number_matching() {
 async fn an_async_push_never_picked_up_is_20538() {
     let app = TestApp::start().await;
     let _phone = phone(&app, "ola").await;
-    let start = call(&app, "startauthentication", json!({"spAlias": "web", "userName": "ola", "async": true})).await;
+    let start = call(
+        &app,
+        "startauthentication",
+        json!({"spAlias": "web", "userName": "ola", "async": true}),
+    )
+    .await;
     assert_error(&start, ErrorId::AwaitingAsyncResponse);
-    assert_eq!(start.body["extendedAuthenticationDetails"]["numberForMatching"], Value::Null);
+    assert_eq!(
+        start.body["extendedAuthenticationDetails"]["numberForMatching"],
+        Value::Null
+    );
     let session = start.body["sessionId"].as_str().unwrap().to_string();
     app.clock.advance(61_000);
     assert_error(
@@ -322,30 +393,65 @@ async fn an_async_push_never_picked_up_is_20538() {
 async fn one_open_push_per_device_and_cancel_reaches_the_phone() {
     let app = TestApp::start().await;
     let phone = phone(&app, "cal").await;
-    let start = call(&app, "startauthentication", json!({"spAlias": "web", "userName": "cal", "async": true})).await;
+    let start = call(
+        &app,
+        "startauthentication",
+        json!({"spAlias": "web", "userName": "cal", "async": true}),
+    )
+    .await;
     let session = start.body["sessionId"].as_str().unwrap().to_string();
-    let second = call(&app, "startauthentication", json!({"spAlias": "web", "userName": "cal", "async": true})).await;
+    let second = call(
+        &app,
+        "startauthentication",
+        json!({"spAlias": "web", "userName": "cal", "async": true}),
+    )
+    .await;
     assert_error(&second, ErrorId::PushAlreadyPending);
     let list = phone.device.poll(5, None).await.unwrap();
     let push_id = list.pushes[0].push_id.clone();
-    assert_ok(&call(&app, "cancelauthentication", json!({"sessionId": session, "cancelAuthenticationType": "CHANGE_DEVICE"})).await);
+    assert_ok(
+        &call(
+            &app,
+            "cancelauthentication",
+            json!({"sessionId": session, "cancelAuthenticationType": "CHANGE_DEVICE"}),
+        )
+        .await,
+    );
     let after = phone.device.poll(5, Some(list.server_time_ms - 1)).await.unwrap();
     assert!(after.pushes.is_empty());
     assert_eq!(after.cancelled, vec![push_id.clone()]);
-    assert_eq!(phone.device.answer(&push_id, true, None).await.unwrap().outcome, "cancelled");
+    assert_eq!(
+        phone.device.answer(&push_id, true, None).await.unwrap().outcome,
+        "cancelled"
+    );
     assert_error(
         &call(&app, "authstatus", json!({"sessionId": session})).await,
         ErrorId::AuthenticationCancelled,
     );
     // A held authonline is woken by the cancellation.
-    let start = call(&app, "startauthentication", json!({"spAlias": "web", "userName": "cal"})).await;
+    let start = call(
+        &app,
+        "startauthentication",
+        json!({"spAlias": "web", "userName": "cal"}),
+    )
+    .await;
     let session = start.body["sessionId"].as_str().unwrap().to_string();
     let mut body = confirm("cal");
     body["sessionId"] = json!(session);
     let waiting = held(&app, body);
     phone.device.poll(5, None).await.unwrap();
-    assert_ok(&call(&app, "cancelauthentication", json!({"sessionId": session, "cancelAuthenticationType": "DEFAULT"})).await);
-    let reply = tokio::time::timeout(Duration::from_secs(5), waiting).await.unwrap().unwrap();
+    assert_ok(
+        &call(
+            &app,
+            "cancelauthentication",
+            json!({"sessionId": session, "cancelAuthenticationType": "DEFAULT"}),
+        )
+        .await,
+    );
+    let reply = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .unwrap()
+        .unwrap();
     assert_error(&reply, ErrorId::AuthenticationCancelled);
 }
 
@@ -353,13 +459,23 @@ async fn one_open_push_per_device_and_cancel_reaches_the_phone() {
 async fn push_disabled_phones_and_desktop_apps_ask_for_the_app_otp() {
     let app = TestApp::start().await;
     let _off = pair_as(&app, "dee", key(21), "Android", false).await;
-    let start = call(&app, "startauthentication", json!({"spAlias": "web", "userName": "dee"})).await;
+    let start = call(
+        &app,
+        "startauthentication",
+        json!({"spAlias": "web", "userName": "dee"}),
+    )
+    .await;
     assert_error(&start, ErrorId::PushDisabled);
     let online = call(&app, "authonline", confirm("dee")).await;
     assert_error(&online, ErrorId::PushDisabled);
     assert!(online.body["sessionId"].is_string());
     let desk = pair_as(&app, "dex", key(22), "Desktop", true).await;
-    let start = call(&app, "startauthentication", json!({"spAlias": "web", "userName": "dex"})).await;
+    let start = call(
+        &app,
+        "startauthentication",
+        json!({"spAlias": "web", "userName": "dex"}),
+    )
+    .await;
     assert_error(&start, ErrorId::EnterDesktopAppOtp);
     let details = app.client.get_user_details("dex").await.unwrap().body["userDetails"].clone();
     assert_eq!(details["deviceDetails"]["type"], "Desktop");
@@ -373,19 +489,43 @@ async fn signed_calls_refuse_replays_and_bad_signatures() {
     let app = TestApp::start().await;
     let phone = phone(&app, "rey").await;
     let nonce = DeviceClient::new_nonce();
-    let first: RawAnswer = phone.device.signed_raw("GET", "/device/v1/status", b"", &nonce).await.unwrap();
+    let first: RawAnswer = phone
+        .device
+        .signed_raw("GET", "/device/v1/status", b"", &nonce)
+        .await
+        .unwrap();
     assert_eq!(first.status, 200, "{}", first.body);
-    let replay = phone.device.signed_raw("GET", "/device/v1/status", b"", &nonce).await.unwrap();
+    let replay = phone
+        .device
+        .signed_raw("GET", "/device/v1/status", b"", &nonce)
+        .await
+        .unwrap();
     assert_eq!(replay.status, 401);
     assert!(replay.body.contains("replayed"), "{}", replay.body);
     let clock = app.clock.clone();
-    let forger = DeviceClient::new(&base(&app), key(99), phone.device.device_id(), Arc::new(move || clock.now_ms())).unwrap();
-    let forged = forger.signed_raw("GET", "/device/v1/status", b"", &DeviceClient::new_nonce()).await.unwrap();
+    let forger = DeviceClient::new(
+        &base(&app),
+        key(99),
+        phone.device.device_id(),
+        Arc::new(move || clock.now_ms()),
+    )
+    .unwrap();
+    let forged = forger
+        .signed_raw("GET", "/device/v1/status", b"", &DeviceClient::new_nonce())
+        .await
+        .unwrap();
     assert_eq!(forged.status, 401);
     assert!(forged.body.contains("bad_signature"), "{}", forged.body);
     // A stale timestamp is refused even with a valid signature.
     let stale = DeviceClient::new(&base(&app), phone.key.clone(), phone.device.device_id(), Arc::new(|| 0)).unwrap();
-    assert_eq!(stale.signed_raw("GET", "/device/v1/status", b"", &DeviceClient::new_nonce()).await.unwrap().status, 401);
+    assert_eq!(
+        stale
+            .signed_raw("GET", "/device/v1/status", b"", &DeviceClient::new_nonce())
+            .await
+            .unwrap()
+            .status,
+        401
+    );
 }
 
 #[tokio::test]
@@ -395,9 +535,15 @@ async fn one_key_for_several_users_only_where_the_org_allows_it() {
     let code = new_user_code(&app, "sue").await;
     let pairing = Pairing::new(&base(&app)).unwrap();
     pairing.claim(&code).await.unwrap();
-    let refused = pairing.register(&code, &key(31), "Android", facts(true)).await.unwrap_err();
+    let refused = pairing
+        .register(&code, &key(31), "Android", facts(true))
+        .await
+        .unwrap_err();
     assert!(refused.to_string().contains("multiple_users_per_device"), "{refused}");
-    assert_eq!(app.stored_user("sue").await.unwrap().status.as_str(), "PENDING_ACTIVATION");
+    assert_eq!(
+        app.stored_user("sue").await.unwrap().status.as_str(),
+        "PENDING_ACTIVATION"
+    );
     set(&app, "multiple_users_per_device", "true").await;
     let code = {
         let reply = app
@@ -422,5 +568,8 @@ async fn pushes_per_device_are_bounded() {
         assert_eq!(answer_next(&phone, false, None).await, "denied");
         assert_error(&waiting.await.unwrap(), ErrorId::LoginRejected);
     }
-    assert_error(&call(&app, "authonline", confirm("ray")).await, ErrorId::TooManyOtpSends);
+    assert_error(
+        &call(&app, "authonline", confirm("ray")).await,
+        ErrorId::TooManyOtpSends,
+    );
 }
