@@ -19,6 +19,7 @@ pub type NowMs = Arc<dyn Fn() -> i64 + Send + Sync>;
 /// The system clock in epoch milliseconds.
 #[must_use]
 pub fn system_now() -> NowMs {
+    #[expect(clippy::disallowed_methods, reason = "the app's one clock; tests inject theirs")]
     Arc::new(|| {
         let since = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -185,31 +185,23 @@ impl Core {
     /// count reset); denied or wrong number → failed (a failed factor attempt). The
     /// session writes are conditional, so repeated polls record the outcome once.
     async fn close_session(&self, org: &Org, push: &Push) -> Result<(), DomainError> {
-        match push.state {
-            PushState::Approved => {
-                if self
-                    .store
-                    .transition_session(&push.session_id, "challenge", "approved")
-                    .await?
-                {
-                    self.store
-                        .record_success(push.user_id, Some(push.device_id), self.now(), true)
-                        .await?;
-                }
-            }
-            PushState::Denied | PushState::WrongNumber => {
-                if self
-                    .store
-                    .transition_session(&push.session_id, "challenge", "failed")
-                    .await?
-                {
-                    let lock_until = self.now() + i64::from(org.settings.lockout_secs) * 1000;
-                    self.store
-                        .record_failure(push.user_id, org.settings.lockout_threshold, lock_until)
-                        .await?;
-                }
-            }
-            _ => {}
+        let (to, approved) = match push.state {
+            PushState::Approved => ("approved", true),
+            PushState::Denied | PushState::WrongNumber => ("failed", false),
+            _ => return Ok(()),
+        };
+        if !self.store.transition_session(&push.session_id, "challenge", to).await? {
+            return Ok(());
+        }
+        if approved {
+            self.store
+                .record_success(push.user_id, Some(push.device_id), self.now(), true)
+                .await?;
+        } else {
+            let lock_until = self.now() + i64::from(org.settings.lockout_secs) * 1000;
+            self.store
+                .record_failure(push.user_id, org.settings.lockout_threshold, lock_until)
+                .await?;
         }
         Ok(())
     }

@@ -2,6 +2,9 @@
 //! Plain JSON, not the PingID envelope: the companion app is Twofold's own client. Calls
 //! after pairing carry an Ed25519 signature that core verifies before anything runs.
 
+// Helpers return the refusal `Response` itself as the error: handlers answer it as is.
+#![allow(clippy::result_large_err)]
+
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
