@@ -20,9 +20,9 @@ pub struct OrgLimits {
 }
 
 /// Failed pairing attempts allowed per second on this node.
-const PAIRING_FAILURES_PER_SECOND: u32 = 20;
+pub const PAIRING_FAILURES_PER_SECOND: u32 = 20;
 /// How long every pairing call is refused once failures exceed that rate.
-const PAIRING_BLOCK: std::time::Duration = std::time::Duration::from_secs(1);
+pub const PAIRING_BLOCK: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Slows down guessing activation codes on the (unauthenticated) pairing calls: wrong
 /// codes beyond [`PAIRING_FAILURES_PER_SECOND`] close pairing on this node for
