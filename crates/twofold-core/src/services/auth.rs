@@ -217,14 +217,21 @@ impl Core {
 
     /// Lockout (20526) and OTP block (20565): checked once a factor is about to be used.
     pub(super) async fn factor_guard(&self, user: &User) -> Result<(), DomainError> {
-        let guard = self.store.auth_guard(user.id).await?;
-        if guard.locked_until_ms.is_some_and(|until| until > self.now()) {
-            return Err(DomainError::LockedOut);
-        }
+        let guard = self.lockout_guard(user).await?;
         if guard.otp_blocked {
             return Err(DomainError::OtpBlocked);
         }
         Ok(())
+    }
+
+    /// Lockout (20526) only: pushes are not one-time passcodes, so an OTP block does not
+    /// stop them (error-conditions.md, 20565).
+    async fn lockout_guard(&self, user: &User) -> Result<crate::store::AuthGuard, DomainError> {
+        let guard = self.store.auth_guard(user.id).await?;
+        if guard.locked_until_ms.is_some_and(|until| until > self.now()) {
+            return Err(DomainError::LockedOut);
+        }
+        Ok(guard)
     }
 
     /// startauthentication (and authonline with authType OTP).
@@ -290,7 +297,7 @@ impl Core {
             };
             return Ok((start, user, None));
         }
-        self.factor_guard(&user).await?;
+        let guard = self.lockout_guard(&user).await?;
         let devices = self.device_views(org, &user).await?;
         if devices.is_empty() {
             return Err(DomainError::NoDevice);
@@ -354,6 +361,12 @@ impl Core {
                 "the device receives no pushes; use authType OTP",
             ));
         }
+        // Codes are blocked by an OTP block; pushes are not (checked below, once the
+        // step is known, for the phone app).
+        let push_capable = device.kind.receives_push() && mode != StartMode::OtpOnly;
+        if guard.otp_blocked && !push_capable {
+            return Err(DomainError::OtpBlocked);
+        }
         let code_hash = if CODE_DEVICE.contains(&device.kind) {
             let otp = self
                 .send_code(
@@ -399,6 +412,9 @@ impl Core {
         } else {
             (AuthStep::Code(device.kind), None, None)
         };
+        if guard.otp_blocked && !matches!(step, AuthStep::ContinueOnline | AuthStep::PushSent) {
+            return Err(DomainError::OtpBlocked);
+        }
         let start = AuthStart {
             step,
             session_id: Some(session_id),

@@ -573,3 +573,21 @@ async fn pushes_per_device_are_bounded() {
         ErrorId::TooManyOtpSends,
     );
 }
+
+#[tokio::test]
+async fn an_otp_block_stops_the_app_otp_but_not_the_push() {
+    let app = TestApp::start().await;
+    let phone = phone(&app, "obi").await;
+    let org = app.core.find_org("default").await.unwrap();
+    app.core.set_user_guard(&org, "obi", None, Some(true)).await.unwrap();
+    let waiting = held(&app, confirm("obi"));
+    assert_eq!(answer_next(&phone, true, None).await, "approved");
+    assert_ok(&waiting.await.unwrap());
+    let otp_only = call(
+        &app,
+        "authonline",
+        json!({"spAlias": "web", "userName": "obi", "authType": "OTP"}),
+    )
+    .await;
+    assert_error(&otp_only, ErrorId::OtpBlocked);
+}
