@@ -591,3 +591,33 @@ async fn an_otp_block_stops_the_app_otp_but_not_the_push() {
     .await;
     assert_error(&otp_only, ErrorId::OtpBlocked);
 }
+
+#[tokio::test]
+async fn an_answer_written_by_another_node_reaches_the_held_request() {
+    use twofold_core::push::PushState;
+    let app = TestApp::start().await;
+    let phone = phone(&app, "nod").await;
+    let waiting = held(&app, confirm("nod"));
+    let list = phone.device.poll(5, None).await.unwrap();
+    let push_id = list.pushes[0].push_id.clone();
+    // Another node decides the push: only the database changes, no signal reaches us.
+    let open = [PushState::Pending, PushState::Delivered];
+    assert!(
+        app.store()
+            .transition_push(&push_id, &open, PushState::Approved, app.clock.now_ms())
+            .await
+            .unwrap()
+    );
+    let reply = tokio::time::timeout(Duration::from_secs(3), waiting)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ok(&reply);
+    // Decided once: a later answer does not change it.
+    assert_eq!(
+        phone.device.answer(&push_id, false, None).await.unwrap().outcome,
+        "approved"
+    );
+    let stored = app.store().push(&push_id).await.unwrap().unwrap();
+    assert_eq!(stored.state, PushState::Approved);
+}
