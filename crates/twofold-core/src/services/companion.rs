@@ -15,7 +15,7 @@ use super::Core;
 use super::pairing::device_context;
 use crate::device::{Device, DeviceId, DeviceType, OathParams};
 use crate::error::DomainError;
-use crate::model::{DeviceKind, Org, PairingState, User, UserStatus};
+use crate::model::{DeviceKind, Org, PairingState, User};
 use crate::push::{AppDevice, AppFacts, AppPairOutcome, Push, PushState, STORE_RECHECK, device_key, session_key};
 
 /// How long cancelled pushes are reported to the app's poll.
@@ -273,9 +273,6 @@ impl Core {
     /// Store failures.
     pub async fn finish_companion_pairing(&self, app: &PairedApp) -> Result<(), DomainError> {
         self.store.finish_app_pairing(app.device.id).await?;
-        if app.user.status != UserStatus::Active {
-            tracing::warn!(device = %app.device.id, "paired app's user is not ACTIVE");
-        }
         Ok(())
     }
 
