@@ -175,10 +175,7 @@ impl Core {
             return Ok(push);
         };
         self.store.transition_push(&push.id, &[push.state], to, now).await?;
-        self.store
-            .push(&push.id)
-            .await?
-            .ok_or_else(|| DomainError::AuthInternal("push vanished".into()))
+        self.store.push(&push.id).await?.ok_or(DomainError::SessionDeviceGone)
     }
 
     /// Ends the session after its push ended: approved → approved (lastLogin, failure
@@ -262,18 +259,15 @@ impl Core {
     }
 
     /// Waits until the push is decided (or ends by time), without a thread: on the
-    /// signal port, re-reading the store at least every [`STORE_RECHECK`].
+    /// signal port, re-reading the store at least every [`STORE_RECHECK`]. A push that
+    /// disappears went with its device (unpaired meanwhile): 10608.
     async fn await_push(&self, push_id: &str) -> Result<Push, DomainError> {
         let signals = self
             .signals
             .clone()
             .ok_or_else(|| DomainError::AuthInternal("no push signal port configured".into()))?;
         loop {
-            let push = self
-                .store
-                .push(push_id)
-                .await?
-                .ok_or_else(|| DomainError::AuthInternal("push vanished".into()))?;
+            let push = self.store.push(push_id).await?.ok_or(DomainError::SessionDeviceGone)?;
             let push = self.settle_push(push).await?;
             if !push.state.is_open() {
                 return Ok(push);

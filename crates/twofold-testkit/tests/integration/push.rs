@@ -477,6 +477,11 @@ async fn push_disabled_phones_and_desktop_apps_ask_for_the_app_otp() {
     )
     .await;
     assert_error(&start, ErrorId::EnterDesktopAppOtp);
+    // A push does not apply to the desktop app.
+    assert_error(
+        &call(&app, "authonline", confirm("dex")).await,
+        ErrorId::ServiceNotSupported,
+    );
     let details = app.client.get_user_details("dex").await.unwrap().body["userDetails"].clone();
     assert_eq!(details["deviceDetails"]["type"], "Desktop");
     assert_eq!(details["deviceDetails"]["pushEnabled"], false);
@@ -620,4 +625,26 @@ async fn an_answer_written_by_another_node_reaches_the_held_request() {
     );
     let stored = app.store().push(&push_id).await.unwrap().unwrap();
     assert_eq!(stored.state, PushState::Approved);
+}
+
+#[tokio::test]
+async fn a_phone_unpaired_while_its_push_waits_ends_the_request_with_10608() {
+    let app = TestApp::start().await;
+    let phone = phone(&app, "gus").await;
+    let waiting = held(&app, confirm("gus"));
+    phone.device.poll(5, None).await.unwrap();
+    let reply = app
+        .client
+        .call_raw(
+            "unpairdevice",
+            &json!({"userName": "gus", "deviceId": phone.device.device_id()}),
+        )
+        .await
+        .unwrap();
+    assert_ok(&reply);
+    let reply = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_error(&reply, ErrorId::SessionDeviceRemoved);
 }
