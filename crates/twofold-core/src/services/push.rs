@@ -181,14 +181,15 @@ impl Core {
     /// Ends the session after its push ended: approved → approved (lastLogin, failure
     /// count reset); denied or wrong number → failed (a failed factor attempt). The
     /// session writes are conditional, so repeated polls record the outcome once.
-    async fn close_session(&self, org: &Org, push: &Push) -> Result<(), DomainError> {
+    /// True when this call closed the session (so the caller records the outcome once).
+    async fn close_session(&self, org: &Org, push: &Push) -> Result<bool, DomainError> {
         let (to, approved) = match push.state {
             PushState::Approved => ("approved", true),
             PushState::Denied | PushState::WrongNumber => ("failed", false),
-            _ => return Ok(()),
+            _ => return Ok(false),
         };
         if !self.store.transition_session(&push.session_id, "challenge", to).await? {
-            return Ok(());
+            return Ok(false);
         }
         if approved {
             self.store
@@ -200,7 +201,7 @@ impl Core {
                 .record_failure(push.user_id, org.settings.lockout_threshold, lock_until)
                 .await?;
         }
-        Ok(())
+        Ok(true)
     }
 
     /// authonline with a push authType (CONFIRM, FINGERPRINT_*), with or without a
@@ -298,7 +299,22 @@ impl Core {
             .await?
             .ok_or(DomainError::InvalidSession)?;
         let push = self.settle_push(push).await?;
-        self.close_session(org, &push).await?;
+        if self.close_session(org, &push).await? {
+            // The asynchronous sign-in's outcome goes to the audit trail once.
+            let user = self.store.user_by_id(push.user_id).await?;
+            let name = user.as_ref().map(|u| u.username.clone()).unwrap_or_default();
+            let code = push_error(&push).map_or(200, |e| e.error_id().code());
+            self.audit(self.audit_event(
+                org,
+                user.as_ref(),
+                &name,
+                Some(push.device_id.0),
+                "authstatus",
+                code,
+                None,
+            ))
+            .await;
+        }
         if let Some(e) = push_error(&push) {
             return Err(e);
         }

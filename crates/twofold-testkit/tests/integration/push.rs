@@ -364,6 +364,19 @@ async fn async_push_with_authstatus_and_number_matching() {
         &call(&app, "authstatus", json!({"sessionId": session})).await,
         ErrorId::WrongNumberChosen,
     );
+    // Each asynchronous outcome is in the audit trail once, however often it was polled.
+    assert_error(
+        &call(&app, "authstatus", json!({"sessionId": session})).await,
+        ErrorId::WrongNumberChosen,
+    );
+    let user = app.stored_user("nia").await.unwrap();
+    let rows = app.store().recent_audit(user.id, 10).await.unwrap();
+    let statuses: Vec<u32> = rows
+        .iter()
+        .filter(|r| r.op == "authstatus")
+        .map(|r| r.error_id)
+        .collect();
+    assert_eq!(statuses, vec![20585, 200]);
 }
 
 #[tokio::test]
