@@ -213,9 +213,17 @@ impl Core {
     /// # Errors
     /// The user checks' codes, 20516 denied, 20521 unreachable (with a sessionId for the
     /// app's OTP), 20522 timed out, 20523 another push pending, 20561 cancelled, 20548.
-    pub async fn online_push(&self, caller: &OrgCaller, req: &AuthRequest) -> Result<AuthStart, DomainError> {
+    ///
+    /// The push's id is put in `sent` as soon as it exists, so a caller whose client went
+    /// away (the request future dropped) can [`abandon_push`](Self::abandon_push) it.
+    pub async fn online_push(
+        &self,
+        caller: &OrgCaller,
+        req: &AuthRequest,
+        sent: &std::sync::Mutex<Option<String>>,
+    ) -> Result<AuthStart, DomainError> {
         let org = caller.org();
-        let result = self.online_inner(caller, req).await;
+        let result = self.online_inner(caller, req, sent).await;
         let (user, device, code) = match &result {
             Ok((start, user, device)) => (Some(user.clone()), *device, start.step.error_id().code()),
             Err(e) => (self.audit_user(org, &req.username).await, None, e.error_id().code()),
@@ -237,13 +245,16 @@ impl Core {
         &self,
         caller: &OrgCaller,
         req: &AuthRequest,
+        sent: &std::sync::Mutex<Option<String>>,
     ) -> Result<(AuthStart, User, Option<i64>), DomainError> {
         let (mut start, user, device) = self.start_inner(caller, req, StartMode::Online).await?;
         let Some(push_id) = start.push_id.clone() else {
             // Offline mode: the step tells which code to collect for the session.
             return Ok((start, user, device));
         };
+        *sent.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(push_id.clone());
         let push = self.await_push(&push_id).await?;
+        sent.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
         self.close_session(caller.org(), &push).await?;
         if let Some(e) = push_error(&push) {
             return Err(e);
@@ -323,6 +334,26 @@ impl Core {
         } else {
             PushDecision::Waiting
         })
+    }
+
+    /// The client of a held authonline went away: its push is cancelled (the app closes
+    /// it) so that the device can take the next sign-in's push instead of answering 20523
+    /// until this one times out.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn abandon_push(&self, push_id: &str) -> Result<(), DomainError> {
+        let open = [PushState::Pending, PushState::Delivered];
+        if let Some(push) = self.store.push(push_id).await?
+            && self
+                .store
+                .transition_push(push_id, &open, PushState::Cancelled, self.now())
+                .await?
+            && let Some(signals) = &self.signals
+        {
+            signals.notify(&device_key(push.device_id));
+        }
+        Ok(())
     }
 
     /// cancelauthentication's push part: the session's open push is cancelled and the

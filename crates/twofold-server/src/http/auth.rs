@@ -17,6 +17,32 @@ use twofold_proto::{ErrorId, ReqBody};
 use super::ops::{Failure, field_error, json};
 use crate::views::device_details;
 
+/// Holds the push of a held authonline while it waits. When the request future is
+/// dropped before the push ended (the client disconnected, or the request timed out),
+/// the push is abandoned on a task of its own, so the phone stops showing it.
+struct AbandonOnDrop {
+    core: Core,
+    push: std::sync::Mutex<Option<String>>,
+}
+
+impl Drop for AbandonOnDrop {
+    fn drop(&mut self) {
+        let pending = self
+            .push
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let (Some(id), Ok(runtime)) = (pending, tokio::runtime::Handle::try_current()) {
+            let core = self.core.clone();
+            runtime.spawn(async move {
+                if let Err(e) = core.abandon_push(&id).await {
+                    tracing::warn!(error = %e, "abandoning a push failed");
+                }
+            });
+        }
+    }
+}
+
 /// An unexpected failure in an authentication operation answers 20511, not 500.
 fn auth_error(e: DomainError) -> DomainError {
     match e {
@@ -135,7 +161,13 @@ pub async fn dispatch(
                     "CONFIRM"
                     | "FINGERPRINT_PERMISSIVE"
                     | "FINGERPRINT_RESTRICTIVE"
-                    | "FINGERPRINT_HARD_RESTRICTIVE" => core.online_push(caller, &request).await?,
+                    | "FINGERPRINT_HARD_RESTRICTIVE" => {
+                        let guard = AbandonOnDrop {
+                            core: core.clone(),
+                            push: std::sync::Mutex::new(None),
+                        };
+                        core.online_push(caller, &request, &guard.push).await?
+                    }
                     other => return Err(DomainError::UnsupportedRequest(format!("authType {other:?}"))),
                 };
                 Ok(started(caller, start))

@@ -661,3 +661,32 @@ async fn a_phone_unpaired_while_its_push_waits_ends_the_request_with_10608() {
         .unwrap();
     assert_error(&reply, ErrorId::SessionDeviceRemoved);
 }
+
+#[tokio::test]
+async fn a_held_request_whose_client_goes_away_cancels_its_push() {
+    let app = TestApp::start().await;
+    let phone = phone(&app, "hal").await;
+    let waiting = held(&app, confirm("hal"));
+    let list = phone.device.poll(5, None).await.unwrap();
+    assert_eq!(list.pushes.len(), 1);
+    // The client gives up: its connection closes while the server holds the request.
+    waiting.abort();
+    let _ = waiting.await;
+    let mut cancelled = Vec::new();
+    for _ in 0..20 {
+        cancelled = phone
+            .device
+            .poll(1, Some(list.server_time_ms - 1))
+            .await
+            .unwrap()
+            .cancelled;
+        if !cancelled.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(cancelled, vec![list.pushes[0].push_id.clone()]);
+    // The next sign-in gets its push instead of 20523.
+    let next = held(&app, confirm("hal"));
+    assert_eq!(answer_next(&phone, true, None).await, "approved");
+    assert_ok(&next.await.unwrap());
+}
