@@ -31,18 +31,39 @@ pub enum DeviceType {
     HardwareToken,
     /// A YubiKey in Yubico OTP mode.
     YubiKey,
+    /// The companion app on an Android phone: pushes and the app's OTP.
+    Android,
+    /// The companion app on an iPhone: pushes and the app's OTP.
+    IPhone,
+    /// The companion app on a desktop: the app's OTP only (no push).
+    Desktop,
 }
 
 impl DeviceType {
     /// Every type.
-    pub const ALL: [DeviceType; 6] = [
+    pub const ALL: [DeviceType; 9] = [
         DeviceType::Sms,
         DeviceType::Voice,
         DeviceType::Email,
         DeviceType::AuthenticatorApp,
         DeviceType::HardwareToken,
         DeviceType::YubiKey,
+        DeviceType::Android,
+        DeviceType::IPhone,
+        DeviceType::Desktop,
     ];
+
+    /// Whether this is the companion app (paired online, signs its calls, has an OTP).
+    #[must_use]
+    pub const fn is_companion(self) -> bool {
+        matches!(self, DeviceType::Android | DeviceType::IPhone | DeviceType::Desktop)
+    }
+
+    /// Whether this kind receives pushes (the mobile companion app).
+    #[must_use]
+    pub const fn receives_push(self) -> bool {
+        matches!(self, DeviceType::Android | DeviceType::IPhone)
+    }
 
     /// The `type` name of device objects (spec §4.3), also the stored name.
     #[must_use]
@@ -54,6 +75,9 @@ impl DeviceType {
             DeviceType::AuthenticatorApp => "Authenticator App",
             DeviceType::HardwareToken => "Hardware Token",
             DeviceType::YubiKey => "YubiKey",
+            DeviceType::Android => "Android",
+            DeviceType::IPhone => "iPhone",
+            DeviceType::Desktop => "Desktop",
         }
     }
 

@@ -202,6 +202,31 @@ pub enum DomainError {
     /// The session was cancelled.
     #[error("authentication cancelled")]
     Cancelled,
+    /// The user denied the push.
+    #[error("push denied")]
+    PushDenied,
+    /// The push was delivered but not answered in time.
+    #[error("push timed out")]
+    PushTimedOut,
+    /// A synchronous push was not picked up within the reachability window; the session
+    /// waits for the app's OTP.
+    #[error("device unreachable")]
+    DeviceUnreachable {
+        /// The session to finish with authoffline.
+        session_id: String,
+    },
+    /// The device already has an open push.
+    #[error("push already pending")]
+    PushPending,
+    /// An asynchronous push was never picked up before the push timeout.
+    #[error("push not acknowledged")]
+    PushUnacknowledged,
+    /// Number matching: the wrong number was picked.
+    #[error("wrong number chosen")]
+    WrongNumber,
+    /// The app's key is paired to another user and the organization forbids it.
+    #[error("several users per device not allowed")]
+    MultipleUsersPerDevice,
     /// An unexpected failure in an auth op.
     #[error("authentication failure: {0}")]
     AuthInternal(String),
@@ -312,6 +337,13 @@ impl DomainError {
             DomainError::SessionDeviceGone => ErrorId::SessionDeviceRemoved,
             DomainError::CodeExpired => ErrorId::OtpChallengeExpired,
             DomainError::Cancelled => ErrorId::AuthenticationCancelled,
+            DomainError::PushDenied => ErrorId::LoginRejected,
+            DomainError::PushTimedOut => ErrorId::PushTimedOut,
+            DomainError::DeviceUnreachable { .. } => ErrorId::MobileDeviceUnreachable,
+            DomainError::PushPending => ErrorId::PushAlreadyPending,
+            DomainError::PushUnacknowledged => ErrorId::PushNotAcknowledged,
+            DomainError::WrongNumber => ErrorId::WrongNumberChosen,
+            DomainError::MultipleUsersPerDevice => ErrorId::MultipleUsersPerDevice,
             DomainError::AuthInternal(_) => ErrorId::ErrorLoggingIn,
             DomainError::Conflict(_) => ErrorId::FailedTransaction,
             DomainError::Store(_) => ErrorId::DatabaseError,

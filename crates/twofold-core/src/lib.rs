@@ -9,6 +9,7 @@ pub mod error;
 pub mod ids;
 pub mod model;
 pub mod phone;
+pub mod push;
 pub mod random;
 pub mod services;
 pub mod store;

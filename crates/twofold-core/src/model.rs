@@ -64,6 +64,19 @@ pub struct OrgSettings {
     /// API requests per second the organization may make (per node); beyond it HTTP
     /// 429 with `Retry-After`. 0 means unlimited.
     pub requests_per_second: u32,
+    /// How long a push waits for the user's answer, in seconds (then 20522).
+    pub push_timeout_secs: u32,
+    /// How long the companion app has to pick a push up before the device counts as
+    /// unreachable, in seconds (20521 for authonline; 30006 at startauthentication when
+    /// the app has not been heard from for this long).
+    pub reachability_secs: u32,
+    /// Number matching for asynchronous pushes: the sign-in page shows a number the user
+    /// picks in the app (20585 for a wrong pick).
+    pub number_matching: bool,
+    /// Whether one companion app (one key) may be paired to several users (20544 if not).
+    pub multiple_users_per_device: bool,
+    /// Pushes one device may be sent within 10 minutes (20548 beyond).
+    pub push_rate_limit: u32,
 }
 
 impl Default for OrgSettings {
@@ -89,6 +102,11 @@ impl Default for OrgSettings {
             lockout_secs: 900,
             resend_limit: 10,
             requests_per_second: 0,
+            push_timeout_secs: 60,
+            reachability_secs: 10,
+            number_matching: false,
+            multiple_users_per_device: false,
+            push_rate_limit: 20,
         }
     }
 }
@@ -113,7 +131,7 @@ fn parse_bool(key: &str, value: &str) -> Result<bool, String> {
 
 impl OrgSettings {
     /// Every setting name, in display order.
-    pub const KEYS: [&'static str; 20] = [
+    pub const KEYS: [&'static str; 25] = [
         "max_users",
         "disabled_services",
         "otp_length",
@@ -134,6 +152,11 @@ impl OrgSettings {
         "lockout_secs",
         "resend_limit",
         "requests_per_second",
+        "push_timeout_secs",
+        "reachability_secs",
+        "number_matching",
+        "multiple_users_per_device",
+        "push_rate_limit",
     ];
 
     /// One setting's text form.
@@ -160,6 +183,11 @@ impl OrgSettings {
             "lockout_secs" => self.lockout_secs.to_string(),
             "resend_limit" => self.resend_limit.to_string(),
             "requests_per_second" => self.requests_per_second.to_string(),
+            "push_timeout_secs" => self.push_timeout_secs.to_string(),
+            "reachability_secs" => self.reachability_secs.to_string(),
+            "number_matching" => self.number_matching.to_string(),
+            "multiple_users_per_device" => self.multiple_users_per_device.to_string(),
+            "push_rate_limit" => self.push_rate_limit.to_string(),
             _ => return None,
         })
     }
@@ -240,6 +268,11 @@ impl OrgSettings {
             "lockout_secs" => self.lockout_secs = parse_num(key, value, 1..=604_800)?,
             "resend_limit" => self.resend_limit = parse_num(key, value, 1..=1000)?,
             "requests_per_second" => self.requests_per_second = parse_num(key, value, 0..=1_000_000)?,
+            "push_timeout_secs" => self.push_timeout_secs = parse_num(key, value, 1..=600)?,
+            "reachability_secs" => self.reachability_secs = parse_num(key, value, 1..=600)?,
+            "number_matching" => self.number_matching = parse_bool(key, value)?,
+            "multiple_users_per_device" => self.multiple_users_per_device = parse_bool(key, value)?,
+            "push_rate_limit" => self.push_rate_limit = parse_num(key, value, 1..=10_000)?,
             other => return Err(format!("unknown setting {other:?}; known: {}", Self::KEYS.join(", "))),
         }
         Ok(())

@@ -10,6 +10,7 @@ use crate::ids::{ApiTokenId, OrgId, UserId};
 use crate::model::{
     ActivationCode, ApiToken, DeviceKind, Membership, Org, OrgSettings, Profile, Service, User, UserStatus,
 };
+use crate::push::{AppDevice, AppFacts, AppPairOutcome, CreatePush, Push, PushState};
 
 /// Why the store could not do what was asked. Callers never see the cause: it goes to
 /// the log, and the client gets 10571 (or 10551 for a lost race).
@@ -655,13 +656,76 @@ pub trait OutboxStore: Send + Sync {
     async fn sweep_messages(&self, now_ms: i64, finished_before_ms: i64) -> Result<(u64, u64), StoreError>;
 }
 
+/// Companion apps and their pushes (online pairing, device keys, replay nonces, push
+/// states). Every push decision is one conditional write.
+#[async_trait]
+pub trait PushStore: Send + Sync {
+    /// Moves an unexpired activation code from NOT_CLAIMED to VERIFIED; false otherwise.
+    async fn claim_activation_code(&self, org: OrgId, code_hash: &[u8], now_ms: i64) -> Result<bool, StoreError>;
+    /// Pairs a companion app in one transaction: moves the code VERIFIED → PAIRED with the
+    /// device id, refuses a key paired to another user unless `multiple_users`, checks the
+    /// user and device count, inserts the device and its key, makes the user ACTIVE.
+    async fn pair_app_device(
+        &self,
+        code_hash: &[u8],
+        device: &NewDevice,
+        app: &AppDevice,
+        max_devices: u32,
+        multiple_users: bool,
+    ) -> Result<AppPairOutcome, StoreError>;
+    /// The app finished its registration: its code moves PAIRED → SUCCESS; false otherwise.
+    async fn finish_app_pairing(&self, device: DeviceId) -> Result<bool, StoreError>;
+    /// A companion app by device id.
+    async fn app_device(&self, device: DeviceId) -> Result<Option<AppDevice>, StoreError>;
+    /// The companion apps of a user.
+    async fn app_devices_of(&self, user: UserId) -> Result<Vec<AppDevice>, StoreError>;
+    /// Records a request nonce of the device; false if it was seen before (a replay).
+    /// Nonces are kept until `keep_until_ms`; older ones are pruned.
+    async fn spend_nonce(
+        &self,
+        device: DeviceId,
+        nonce: &str,
+        keep_until_ms: i64,
+        now_ms: i64,
+    ) -> Result<bool, StoreError>;
+    /// Records the app's contact (and its held long-poll's end).
+    async fn touch_app_device(
+        &self,
+        device: DeviceId,
+        seen_ms: i64,
+        poll_until_ms: Option<i64>,
+    ) -> Result<(), StoreError>;
+    /// Replaces the app's facts.
+    async fn set_app_facts(&self, device: DeviceId, facts: &AppFacts) -> Result<(), StoreError>;
+    /// Stores a push in one transaction: open pushes of the device past their expiry are
+    /// closed first; another open push refuses it (Busy); more than `rate_limit` pushes
+    /// to the device since `since_ms` refuse it (RateLimited).
+    async fn create_push(&self, push: &Push, since_ms: i64, rate_limit: u32) -> Result<CreatePush, StoreError>;
+    /// A push by id.
+    async fn push(&self, id: &str) -> Result<Option<Push>, StoreError>;
+    /// The latest push of a session.
+    async fn session_push(&self, session_id: &str) -> Result<Option<Push>, StoreError>;
+    /// The device's open pushes.
+    async fn open_pushes(&self, device: DeviceId) -> Result<Vec<Push>, StoreError>;
+    /// Ids of the device's pushes cancelled since `since_ms`.
+    async fn cancelled_pushes(&self, device: DeviceId, since_ms: i64) -> Result<Vec<String>, StoreError>;
+    /// Moves a push from one of `from` to `to`; false if it was in none of them.
+    async fn transition_push(
+        &self,
+        id: &str,
+        from: &[PushState],
+        to: PushState,
+        now_ms: i64,
+    ) -> Result<bool, StoreError>;
+}
+
 /// Everything the services need; implemented by each engine.
 pub trait Store:
-    OrgStore + UserStore + DeviceStore + TokenStore + AuthStore + JobStore + OutboxStore + HealthStore
+    OrgStore + UserStore + DeviceStore + TokenStore + AuthStore + JobStore + OutboxStore + PushStore + HealthStore
 {
 }
 
-impl<T: OrgStore + UserStore + DeviceStore + TokenStore + AuthStore + JobStore + OutboxStore + HealthStore> Store
-    for T
+impl<T> Store for T where
+    T: OrgStore + UserStore + DeviceStore + TokenStore + AuthStore + JobStore + OutboxStore + PushStore + HealthStore
 {
 }

@@ -2,6 +2,7 @@
 #![deny(missing_docs)]
 
 pub mod body;
+pub mod device_api;
 pub mod envelope;
 pub mod error_catalog;
 pub mod ops;

@@ -226,7 +226,8 @@ pub fn wire(
         Arc::new(delivery),
         policy,
     );
-    let mut core = Core::new(store, clock, random, master, Arc::new(outbox.clone()));
+    let mut core = Core::new(store, clock, random, master, Arc::new(outbox.clone()))
+        .with_signals(Arc::new(crate::signals::TokioSignals::default()));
     if let Some(yubico) = &file.yubico {
         let client = twofold_delivery::YubicoClient::new(yubico).context("the [yubico] configuration")?;
         core = core.with_yubico_validator(Arc::new(client));

@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod report;
 pub mod seed;
 pub mod serve;
+pub mod signals;
 mod views;
 
 pub use bootstrap::{Bootstrapped, open};

@@ -94,7 +94,14 @@ pub fn device_details(view: &DeviceView) -> DeviceDetails {
         DeviceType::Email => d.email.clone().unwrap_or_default(),
         DeviceType::HardwareToken | DeviceType::YubiKey => d.serial.clone().unwrap_or_default(),
         DeviceType::AuthenticatorApp => d.kind.wire_name().to_string(),
+        // Mobile devices show their model (spec §3.2).
+        DeviceType::Android | DeviceType::IPhone | DeviceType::Desktop => view
+            .app
+            .as_ref()
+            .and_then(|a| a.model.clone())
+            .unwrap_or_else(|| d.kind.wire_name().to_string()),
     };
+    let app = view.app.as_ref();
     DeviceDetails {
         device_id: d.id.0,
         device_uuid: d.uuid.clone(),
@@ -103,11 +110,11 @@ pub fn device_details(view: &DeviceView) -> DeviceDetails {
         nickname: d.nickname.clone(),
         display_id,
         enrollment: timestamp(d.enrolled_ms),
-        push_enabled: false,
+        push_enabled: app.is_some_and(|a| a.push_enabled),
         has_watch: false,
-        app_version: None,
-        os_version: None,
-        device_model: None,
+        app_version: app.and_then(|a| a.app_version.clone()),
+        os_version: app.and_then(|a| a.os_version.clone()),
+        device_model: app.and_then(|a| a.model.clone()),
         phone_number: phone
             .as_ref()
             .map(|p| format!("{}{}", p.national, p.extension.as_deref().unwrap_or(""))),

@@ -9,10 +9,11 @@ use async_trait::async_trait;
 use twofold_core::device::{Device, DeviceId, DeviceType};
 use twofold_core::ids::{ApiTokenId, OrgId, UserId};
 use twofold_core::model::{ActivationCode, ApiToken, Membership, Org, OrgSettings, Profile, Service, User, UserStatus};
+use twofold_core::push::{AppDevice, AppFacts, AppPairOutcome, CreatePush, Push, PushState};
 use twofold_core::store::{
     AttemptOutcome, AuditEvent, AuthGuard, AuthSession, AuthStore, DeviceStore, HealthStore, InsertUser, JobRecord,
     JobStore, NewActivationCode, NewDevice, NewOrg, NewUser, OrgStore, OutboxRecord, OutboxStore, PairOutcome,
-    PairingSession, ReportRow, SmsReservation, SmsUsage, StockToken, TokenStore, UserStore, YubikeyRecord,
+    PairingSession, PushStore, ReportRow, SmsReservation, SmsUsage, StockToken, TokenStore, UserStore, YubikeyRecord,
 };
 use twofold_core::{Store, StoreError};
 
@@ -178,4 +179,21 @@ forward_impl!(JobStore {
 
 forward_impl!(HealthStore {
     ping() -> ();
+});
+
+forward_impl!(PushStore {
+    claim_activation_code(org: OrgId, code_hash: &[u8], now_ms: i64) -> bool;
+    pair_app_device(code_hash: &[u8], device: &NewDevice, app: &AppDevice, max_devices: u32, multiple_users: bool) -> AppPairOutcome;
+    finish_app_pairing(device: DeviceId) -> bool;
+    app_device(device: DeviceId) -> Option<AppDevice>;
+    app_devices_of(user: UserId) -> Vec<AppDevice>;
+    spend_nonce(device: DeviceId, nonce: &str, keep_until_ms: i64, now_ms: i64) -> bool;
+    touch_app_device(device: DeviceId, seen_ms: i64, poll_until_ms: Option<i64>) -> ();
+    set_app_facts(device: DeviceId, facts: &AppFacts) -> ();
+    create_push(push: &Push, since_ms: i64, rate_limit: u32) -> CreatePush;
+    push(id: &str) -> Option<Push>;
+    session_push(session_id: &str) -> Option<Push>;
+    open_pushes(device: DeviceId) -> Vec<Push>;
+    cancelled_pushes(device: DeviceId, since_ms: i64) -> Vec<String>;
+    transition_push(id: &str, from: &[PushState], to: PushState, now_ms: i64) -> bool;
 });

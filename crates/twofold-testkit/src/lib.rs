@@ -87,13 +87,17 @@ impl TestApp {
             twofold_delivery::OutboxPolicy::for_deadline(std::time::Duration::from_secs(5)),
         );
         let outbox_worker = outbox.spawn_worker();
-        let core = configure(Core::new(
+        let mut core = Core::new(
             faults.clone(),
             clock.clone(),
             boot.core.random.clone(),
             boot.core.master.clone(),
             Arc::new(outbox),
-        ));
+        );
+        if let Some(signals) = boot.core.signals.clone() {
+            core = core.with_signals(signals);
+        }
+        let core = configure(core);
         let reports_dir = dir.path().join("reports");
         let worker = twofold_server::report::spawn_worker(core.clone(), reports_dir.clone());
         let state = AppState {

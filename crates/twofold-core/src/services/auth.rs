@@ -31,8 +31,17 @@ pub enum AuthStep {
     /// Device-selection mode: show `devices`, call again with the chosen one (30008).
     SelectDevice,
     /// A code is expected from this kind of device (30001, 30002, 30004, 30005, 30012,
-    /// 30015).
+    /// 30015; the companion app's OTP: 30006 for a phone that is unreachable, 30009 for
+    /// the desktop app).
     Code(DeviceType),
+    /// The phone app is reachable and the call was synchronous: call authonline (30007).
+    ContinueOnline,
+    /// An asynchronous push was sent: poll authstatus (30010).
+    PushSent,
+    /// The phone app has pushes switched off: enter its OTP (30003).
+    PushDisabled,
+    /// The push was approved (authonline: 200).
+    Approved,
 }
 
 impl AuthStep {
@@ -48,6 +57,12 @@ impl AuthStep {
             AuthStep::Code(DeviceType::YubiKey) => ErrorId::EnterYubikeyOtp,
             AuthStep::Code(DeviceType::HardwareToken) => ErrorId::EnterOathTokenOtp,
             AuthStep::Code(DeviceType::AuthenticatorApp) => ErrorId::EnterAuthenticatorAppOtp,
+            AuthStep::Code(DeviceType::Android | DeviceType::IPhone) => ErrorId::UseMobileAppOtp,
+            AuthStep::Code(DeviceType::Desktop) => ErrorId::EnterDesktopAppOtp,
+            AuthStep::ContinueOnline => ErrorId::ContinueOnline,
+            AuthStep::PushSent => ErrorId::AwaitingAsyncResponse,
+            AuthStep::PushDisabled => ErrorId::PushDisabled,
+            AuthStep::Approved => ErrorId::Ok,
         }
     }
 }
@@ -63,6 +78,12 @@ pub struct AuthStart {
     pub devices: Vec<DeviceView>,
     /// The last successful authentication before this one.
     pub last_login_ms: Option<i64>,
+    /// Number matching: the number the sign-in page shows (asynchronous pushes).
+    pub number_for_matching: Option<u32>,
+    /// An approved push: what the device reported.
+    pub online: Option<super::OnlineApproval>,
+    /// The push sent by this call (internal: authonline waits on it).
+    pub push_id: Option<String>,
 }
 
 /// The inputs of startauthentication / authonline.
@@ -78,6 +99,23 @@ pub struct AuthRequest {
     pub session_id: Option<String>,
     /// The accessing client's IP, for the audit trail.
     pub source_ip: Option<String>,
+    /// startauthentication with `async`: push now, answer 30010.
+    pub async_push: bool,
+    /// `formParameters.sp_name`, shown by the companion app.
+    pub sp_name: Option<String>,
+    /// `formParameters.sp_logo`, shown by the companion app.
+    pub sp_logo: Option<String>,
+}
+
+/// Which call starts the flow: it decides what a companion phone app gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StartMode {
+    /// startauthentication (sync: 30007; async: push now, 30010).
+    Start,
+    /// authonline with a push authType: push now, the caller waits.
+    Online,
+    /// authonline with authType OTP: skip the push, ask for the app's OTP.
+    OtpOnly,
 }
 
 /// The result of authoffline.
@@ -100,12 +138,13 @@ fn factor_enabled(org: &Org, kind: DeviceType) -> bool {
         DeviceType::YubiKey => s.yubikey_enabled,
         DeviceType::HardwareToken => s.oath_enabled,
         DeviceType::AuthenticatorApp => s.authenticator_app_enabled,
+        DeviceType::Android | DeviceType::IPhone | DeviceType::Desktop => true,
     }
 }
 
 impl Core {
     #[expect(clippy::too_many_arguments, reason = "one audit row's columns")]
-    fn audit_event(
+    pub(super) fn audit_event(
         &self,
         org: &Org,
         user: Option<&User>,
@@ -129,14 +168,14 @@ impl Core {
 
     /// The user an audit record is about, when the username names one (a failed request
     /// is still recorded under its user).
-    async fn audit_user(&self, org: &Org, username: &str) -> Option<User> {
+    pub(super) async fn audit_user(&self, org: &Org, username: &str) -> Option<User> {
         let fold = Username::parse(username)?.fold();
         self.store.user_by_name(org.id, &fold).await.ok().flatten()
     }
 
     /// Appends the audit record of an authentication event; an audit failure is logged,
     /// never turned into a different answer.
-    async fn audit(&self, event: AuditEvent) {
+    pub(super) async fn audit(&self, event: AuditEvent) {
         if let Err(e) = self.store.append_audit(&event).await {
             tracing::error!(error = %e, op = %event.op, "audit append failed");
         }
@@ -144,7 +183,7 @@ impl Core {
 
     /// The checks every authentication operation makes, in order: username (20520),
     /// service (20519), user (20541), SUSPENDED (20537), admin lock (20524).
-    async fn auth_user(
+    pub(super) async fn auth_user(
         &self,
         caller: &OrgCaller,
         username: &str,
@@ -177,15 +216,22 @@ impl Core {
     }
 
     /// Lockout (20526) and OTP block (20565): checked once a factor is about to be used.
-    async fn factor_guard(&self, user: &User) -> Result<(), DomainError> {
-        let guard = self.store.auth_guard(user.id).await?;
-        if guard.locked_until_ms.is_some_and(|until| until > self.now()) {
-            return Err(DomainError::LockedOut);
-        }
+    pub(super) async fn factor_guard(&self, user: &User) -> Result<(), DomainError> {
+        let guard = self.lockout_guard(user).await?;
         if guard.otp_blocked {
             return Err(DomainError::OtpBlocked);
         }
         Ok(())
+    }
+
+    /// Lockout (20526) only: pushes are not one-time passcodes, so an OTP block does not
+    /// stop them (error-conditions.md, 20565).
+    async fn lockout_guard(&self, user: &User) -> Result<crate::store::AuthGuard, DomainError> {
+        let guard = self.store.auth_guard(user.id).await?;
+        if guard.locked_until_ms.is_some_and(|until| until > self.now()) {
+            return Err(DomainError::LockedOut);
+        }
+        Ok(guard)
     }
 
     /// startauthentication (and authonline with authType OTP).
@@ -200,7 +246,13 @@ impl Core {
         op: &str,
     ) -> Result<AuthStart, DomainError> {
         let org = caller.org();
-        let result = self.start_inner(caller, req).await;
+        // authonline with authType OTP asks for a code, never for a push (spec §5.5).
+        let mode = if op == "authonline" {
+            StartMode::OtpOnly
+        } else {
+            StartMode::Start
+        };
+        let result = self.start_inner(caller, req, mode).await;
         let (user, device, code) = match &result {
             Ok((start, user, device)) => (Some(user.clone()), *device, start.step.error_id().code()),
             Err(e) => (self.audit_user(org, &req.username).await, None, e.error_id().code()),
@@ -218,10 +270,11 @@ impl Core {
         result.map(|(start, _, _)| start)
     }
 
-    async fn start_inner(
+    pub(crate) async fn start_inner(
         &self,
         caller: &OrgCaller,
         req: &AuthRequest,
+        mode: StartMode,
     ) -> Result<(AuthStart, User, Option<i64>), DomainError> {
         let org = caller.org();
         let (user, service) = self.auth_user(caller, &req.username, &req.sp_alias).await?;
@@ -238,10 +291,13 @@ impl Core {
                 session_id: None,
                 devices: Vec::new(),
                 last_login_ms: user.last_login_ms,
+                number_for_matching: None,
+                online: None,
+                push_id: None,
             };
             return Ok((start, user, None));
         }
-        self.factor_guard(&user).await?;
+        let guard = self.lockout_guard(&user).await?;
         let devices = self.device_views(org, &user).await?;
         if devices.is_empty() {
             return Err(DomainError::NoDevice);
@@ -256,7 +312,15 @@ impl Core {
             Some(id) => Some(self.live_session(org, &user, id).await?),
             None => None,
         };
+        // authonline continuing a startauthentication uses the device chosen there.
+        let session_device = existing
+            .as_ref()
+            .filter(|_| mode == StartMode::Online && req.device_id.is_none())
+            .and_then(|s| s.device_id)
+            .and_then(|id| usable.iter().find(|d| d.device.id == id))
+            .map(|d| d.device.clone());
         let chosen = match &req.device_id {
+            _ if session_device.is_some() => session_device,
             Some(raw) => {
                 let id = raw.parse::<i64>().ok();
                 let device = &devices
@@ -285,9 +349,24 @@ impl Core {
                 session_id: Some(session_id),
                 devices,
                 last_login_ms: user.last_login_ms,
+                number_for_matching: None,
+                online: None,
+                push_id: None,
             };
             return Ok((start, user, None));
         };
+        // A push needs the phone app: authonline on any other device does not apply (20531).
+        if mode == StartMode::Online && !device.kind.receives_push() {
+            return Err(DomainError::NotSupported(
+                "the device receives no pushes; use authType OTP",
+            ));
+        }
+        // Codes are blocked by an OTP block; pushes are not (checked below, once the
+        // step is known, for the phone app).
+        let push_capable = device.kind.receives_push() && mode != StartMode::OtpOnly;
+        if guard.otp_blocked && !push_capable {
+            return Err(DomainError::OtpBlocked);
+        }
         let code_hash = if CODE_DEVICE.contains(&device.kind) {
             let otp = self
                 .send_code(
@@ -328,11 +407,22 @@ impl Core {
             .await?;
         }
         let device_id = Some(device.id.0);
+        let (step, number_for_matching, push_id) = if device.kind.is_companion() {
+            self.companion_step(org, &user, &device, &session_id, req, mode).await?
+        } else {
+            (AuthStep::Code(device.kind), None, None)
+        };
+        if guard.otp_blocked && !matches!(step, AuthStep::ContinueOnline | AuthStep::PushSent) {
+            return Err(DomainError::OtpBlocked);
+        }
         let start = AuthStart {
-            step: AuthStep::Code(device.kind),
+            step,
             session_id: Some(session_id),
             devices,
             last_login_ms: user.last_login_ms,
+            number_for_matching,
+            online: None,
+            push_id,
         };
         Ok((start, user, device_id))
     }
@@ -460,6 +550,9 @@ impl Core {
                 session_id: Some(session_id),
                 devices: Vec::new(),
                 last_login_ms: user.last_login_ms,
+                number_for_matching: None,
+                online: None,
+                push_id: None,
             };
             Ok((start, user))
         }
@@ -746,41 +839,6 @@ impl Core {
         }
     }
 
-    /// authonline with a push authType (CONFIRM, FINGERPRINT_*): no device Twofold pairs
-    /// today can receive a push, so after the user checks this answers 20531 (the
-    /// operation does not apply to the device) or 20515 (no device).
-    ///
-    /// # Errors
-    /// Always: the user checks' codes, 20515, or 20531.
-    pub async fn online_push(&self, caller: &OrgCaller, req: &AuthRequest) -> Result<AuthStart, DomainError> {
-        let result: Result<AuthStart, DomainError> = async {
-            let (user, _) = self.auth_user(caller, &req.username, &req.sp_alias).await?;
-            self.factor_guard(&user).await?;
-            if self.store.devices_of(user.id).await?.is_empty() {
-                return Err(DomainError::NoDevice);
-            }
-            Err(DomainError::NotSupported(
-                "no paired device receives pushes; use authType OTP",
-            ))
-        }
-        .await;
-        let code = result
-            .as_ref()
-            .map_or_else(|e| e.error_id().code(), |s| s.step.error_id().code());
-        let user = self.audit_user(caller.org(), &req.username).await;
-        self.audit(self.audit_event(
-            caller.org(),
-            user.as_ref(),
-            &req.username,
-            None,
-            "authonline",
-            code,
-            req.source_ip.as_deref(),
-        ))
-        .await;
-        result
-    }
-
     /// cancelauthentication: ends a session that has not finished. Cancelling twice is
     /// harmless; a finished session answers 20545, one being checked 20543.
     ///
@@ -820,6 +878,7 @@ impl Core {
             .ok_or(DomainError::InvalidSession)?;
         for from in ["selecting", "challenge"] {
             if self.store.transition_session(session_id, from, "cancelled").await? {
+                self.cancel_push(session_id).await?;
                 return Ok(());
             }
         }

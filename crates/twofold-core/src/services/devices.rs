@@ -15,6 +15,8 @@ pub struct DeviceView {
     pub available_claimed: i64,
     /// Codes the user may still be sent and not use today (SMS/voice; 0 for others).
     pub available_unclaimed: i64,
+    /// The companion app's facts (Android, iPhone, Desktop devices).
+    pub app: Option<crate::push::AppFacts>,
 }
 
 impl Core {
@@ -37,6 +39,11 @@ impl Core {
         } else {
             (0, 0)
         };
+        let apps = if devices.iter().any(|d| d.kind.is_companion()) {
+            self.store.app_devices_of(user.id).await?
+        } else {
+            Vec::new()
+        };
         Ok(devices
             .into_iter()
             .map(|device| {
@@ -44,6 +51,7 @@ impl Core {
                 DeviceView {
                     available_claimed: if phone { claimed } else { 0 },
                     available_unclaimed: if phone { unclaimed } else { 0 },
+                    app: apps.iter().find(|a| a.device_id == device.id).map(|a| a.facts.clone()),
                     device,
                 }
             })

@@ -1,9 +1,11 @@
 //! Services: the operations of Twofold, combining the ports. One file per family.
 
 mod auth;
+mod companion;
 mod devices;
 mod orgs;
 mod pairing;
+mod push;
 mod tokens;
 mod users;
 mod yubikey;
@@ -11,9 +13,11 @@ mod yubikey;
 use std::sync::Arc;
 
 pub use auth::{AuthRequest, AuthStart, AuthStep, OfflineOutcome};
+pub use companion::{DeviceCall, PairedApp, PollOutcome};
 pub use devices::DeviceView;
 pub use orgs::{IssuedToken, Verification};
 pub use pairing::{AppPairing, PairingStart};
+pub use push::{OnlineApproval, PushDecision};
 pub use tokens::{RevokeOutcome, TokenInput, stock_context};
 pub use users::{NewUserInput, ProfileInput, UserView};
 pub use yubikey::YubikeyInput;
@@ -21,6 +25,7 @@ pub use yubikey::YubikeyInput;
 use crate::clock::Clock;
 use crate::crypto::MasterKey;
 use crate::delivery::{MessageSender, YubicoValidator};
+use crate::push::PushSignals;
 use crate::random::Random;
 use crate::store::Store;
 
@@ -39,6 +44,8 @@ pub struct Core {
     pub sender: Arc<dyn MessageSender>,
     /// A remote Yubico validation service; `None` validates against imported keys.
     pub yubico: Option<Arc<dyn YubicoValidator>>,
+    /// Wakes held push requests and device long-polls; without it, pushes answer 20511.
+    pub signals: Option<Arc<dyn PushSignals>>,
 }
 
 impl Core {
@@ -58,7 +65,15 @@ impl Core {
             master,
             sender,
             yubico: None,
+            signals: None,
         }
+    }
+
+    /// Lets held pushes and device long-polls sleep until woken.
+    #[must_use]
+    pub fn with_signals(mut self, signals: Arc<dyn PushSignals>) -> Self {
+        self.signals = Some(signals);
+        self
     }
 
     /// Validates YubiKey OTPs with a remote validation service instead of imported keys.

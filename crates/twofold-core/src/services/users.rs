@@ -86,7 +86,7 @@ impl Core {
     /// The keyed hash under which an activation code is stored: the code itself is never
     /// kept, a database copy alone cannot brute-force it, and the org id keeps codes of
     /// different organizations apart.
-    fn code_hash(&self, org: OrgId, code: &str) -> Vec<u8> {
+    pub(super) fn code_hash(&self, org: OrgId, code: &str) -> Vec<u8> {
         let mut data = org.0.to_be_bytes().to_vec();
         data.extend_from_slice(code.as_bytes());
         self.master.keyed_hash("activation-code", &data)

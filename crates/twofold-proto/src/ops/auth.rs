@@ -36,6 +36,11 @@ pub struct StartAuthentication {
     pub session_id: Option<String>,
     /// The accessing client's IP (audit trail).
     pub ip_addr: Option<String>,
+    /// `true`: send the push now and answer 30010; the client polls `authstatus`.
+    #[serde(rename = "async")]
+    pub async_push: bool,
+    /// `sp_name` / `sp_logo` shown by the companion app.
+    pub form_parameters: PushForm,
 }
 auth_operation!(StartAuthentication, "startauthentication", AuthStarted, |b| Ok(Self {
     sp_alias: b.opt_str("spAlias")?.unwrap_or_else(|| "web".into()),
@@ -43,7 +48,42 @@ auth_operation!(StartAuthentication, "startauthentication", AuthStarted, |b| Ok(
     device_id: b.opt_id("deviceId")?,
     session_id: b.opt_str("sessionId")?,
     ip_addr: b.opt_str("ipAddr")?,
+    async_push: b.opt_bool("async")?.unwrap_or(false),
+    form_parameters: PushForm::read(b)?,
 }));
+
+/// The `formParameters` a push shows (spec §2.1 authonline): the service's name and logo.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushForm {
+    /// The service name shown in the app.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sp_name: Option<String>,
+    /// A PNG URL shown in the app.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sp_logo: Option<String>,
+}
+
+impl PushForm {
+    /// Reads `formParameters.sp_name` and `.sp_logo` (each cut to 500 characters).
+    ///
+    /// # Errors
+    /// [`FieldError::WrongType`] when `formParameters` is not an object or a value is
+    /// not text.
+    pub fn read(b: &ReqBody) -> Result<Self, FieldError> {
+        match b.get("formParameters") {
+            Some(Value::Object(map)) => {
+                let form = ReqBody::from(map.clone());
+                let cut = |v: Option<String>| v.map(|s| s.chars().take(500).collect());
+                Ok(Self {
+                    sp_name: cut(form.opt_str("sp_name")?),
+                    sp_logo: cut(form.opt_str("sp_logo")?),
+                })
+            }
+            Some(_) => Err(FieldError::WrongType("formParameters")),
+            None => Ok(Self::default()),
+        }
+    }
+}
 
 /// `extendedAuthenticationDetails`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,8 +123,34 @@ pub struct AuthStarted {
     pub exclude_authentication_methods: Vec<String>,
     /// Seen null.
     pub error_params: Option<Value>,
+    /// authonline approved by a push: what the device reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extended_online_details: Option<ExtendedOnlineDetails>,
 }
 impl ErrorShape for AuthStarted {}
+
+/// `extendedOnlineDetails` of an approved authonline (spec §2.1).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExtendedOnlineDetails {
+    /// The previous successful authentication (epoch ms).
+    pub last_successful_login: Option<i64>,
+    /// The device's OS version.
+    #[serde(rename = "deviceOSVersion")]
+    pub device_os_version: Option<String>,
+    /// Base64 device fingerprint (Twofold: of the device's public key).
+    pub device_fp: Option<String>,
+    /// How the user answered: `SLIDER`.
+    pub performed_form_type: Option<String>,
+    /// Grace period (epoch ms).
+    pub grace_period: Option<i64>,
+    /// Help text.
+    pub admin_help: Option<String>,
+    /// `Android` or `iPhone`.
+    pub device_type: Option<String>,
+    /// Not collected: null.
+    pub gps_location: Option<Value>,
+}
 
 /// `authonline` request.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,8 +172,11 @@ pub struct AuthenticateOnline {
     pub device_data: Option<String>,
     /// The accessing client's IP.
     pub ip_addr: Option<String>,
+    /// `sp_name` / `sp_logo` shown by the companion app.
+    pub form_parameters: PushForm,
 }
 auth_operation!(AuthenticateOnline, "authonline", AuthStarted, |b| Ok(Self {
+    form_parameters: PushForm::read(b)?,
     sp_alias: b.opt_str("spAlias")?.unwrap_or_else(|| "web".into()),
     user_name: b.req_str("userName")?,
     auth_type: b.opt_str("authType")?.unwrap_or_else(|| "CONFIRM".into()),
@@ -169,6 +238,28 @@ pub struct AuthFinished {
     pub embedded_parameters: Option<EmbeddedParameters>,
 }
 impl ErrorShape for AuthFinished {}
+
+/// `authstatus` request: poll an asynchronous authentication.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthStatus {
+    /// The session of the asynchronous startauthentication.
+    pub session_id: String,
+}
+auth_operation!(AuthStatus, "authstatus", AuthStatusResponse, |b| Ok(Self {
+    session_id: b.req_str("sessionId")?,
+}));
+
+/// Response of authstatus.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthStatusResponse {
+    /// The session.
+    pub session_id: Option<String>,
+    /// Policy cookie (null: policies are not implemented).
+    pub cookie: Option<String>,
+}
+impl ErrorShape for AuthStatusResponse {}
 
 /// `cancelauthentication` request.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -2,11 +2,12 @@
 //! authentication-only token may call them.
 
 use serde_json::Value;
+use twofold_core::services::PushDecision;
 use twofold_core::services::{AuthRequest, AuthStart, OfflineOutcome};
 use twofold_core::{Core, DomainError, OrgCaller};
 use twofold_proto::ops::auth::{
-    AuthFinished, AuthStarted, AuthenticateOffline, AuthenticateOnline, CancelAuthentication,
-    ExtendedAuthenticationDetails, StartAuthentication,
+    AuthFinished, AuthStarted, AuthStatus, AuthStatusResponse, AuthenticateOffline, AuthenticateOnline,
+    CancelAuthentication, ExtendedAuthenticationDetails, ExtendedOnlineDetails, StartAuthentication,
 };
 use twofold_proto::ops::devices::EmbeddedParameters;
 use twofold_proto::ops::{ErrorShape as _, Operation};
@@ -15,6 +16,32 @@ use twofold_proto::{ErrorId, ReqBody};
 
 use super::ops::{Failure, field_error, json};
 use crate::views::device_details;
+
+/// Holds the push of a held authonline while it waits. When the request future is
+/// dropped before the push ended (the client disconnected, or the request timed out),
+/// the push is abandoned on a task of its own, so the phone stops showing it.
+struct AbandonOnDrop {
+    core: Core,
+    push: std::sync::Mutex<Option<String>>,
+}
+
+impl Drop for AbandonOnDrop {
+    fn drop(&mut self) {
+        let pending = self
+            .push
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let (Some(id), Ok(runtime)) = (pending, tokio::runtime::Handle::try_current()) {
+            let core = self.core.clone();
+            runtime.spawn(async move {
+                if let Err(e) = core.abandon_push(&id).await {
+                    tracing::warn!(error = %e, "abandoning a push failed");
+                }
+            });
+        }
+    }
+}
 
 /// An unexpected failure in an authentication operation answers 20511, not 500.
 fn auth_error(e: DomainError) -> DomainError {
@@ -33,8 +60,19 @@ fn started(caller: &OrgCaller, start: AuthStart) -> (ErrorId, AuthStarted) {
             multiple_devices_enabled: caller.org().settings.device_selection,
             extended_authentication_details: ExtendedAuthenticationDetails {
                 last_successful_login: start.last_login_ms,
+                number_for_matching: start.number_for_matching.map(i64::from),
                 ..ExtendedAuthenticationDetails::default()
             },
+            extended_online_details: start.online.map(|o| ExtendedOnlineDetails {
+                last_successful_login: start.last_login_ms,
+                device_os_version: o.os_version,
+                device_fp: Some(o.device_fp),
+                performed_form_type: Some("SLIDER".into()),
+                grace_period: None,
+                admin_help: None,
+                device_type: Some(o.device_type),
+                gps_location: None,
+            }),
             cookie: None,
             authenticating_device_id: None,
             local_fallback_device_list: None,
@@ -53,9 +91,17 @@ where
         Ok(req) => f(req).await,
         Err(e) => Err(field_error(e)),
     };
-    result.map(|(id, r)| (id, json(&r))).map_err(|e| Failure {
-        error: auth_error(e),
-        shape: O::Response::error_shape().map(|s| json(&s)),
+    result.map(|(id, r)| (id, json(&r))).map_err(|e| {
+        // An unreachable device leaves the session open for the app's OTP: its id goes
+        // with the error (spec §2.1 authonline, offline mode).
+        let shape = match &e {
+            DomainError::DeviceUnreachable { session_id } => Some(serde_json::json!({ "sessionId": session_id })),
+            _ => O::Response::error_shape().map(|s| json(&s)),
+        };
+        Failure {
+            error: auth_error(e),
+            shape,
+        }
     })
 }
 
@@ -75,6 +121,9 @@ pub async fn dispatch(
                     device_id: req.device_id,
                     session_id: req.session_id,
                     source_ip: req.ip_addr,
+                    async_push: req.async_push,
+                    sp_name: req.form_parameters.sp_name,
+                    sp_logo: req.form_parameters.sp_logo,
                 };
                 let start = core
                     .start_authentication(caller, &request, StartAuthentication::NAME)
@@ -91,6 +140,9 @@ pub async fn dispatch(
                     device_id: req.device_id,
                     session_id: req.session_id,
                     source_ip: req.ip_addr,
+                    async_push: false,
+                    sp_name: req.form_parameters.sp_name,
+                    sp_logo: req.form_parameters.sp_logo,
                 };
                 let start = match req.auth_type.to_ascii_uppercase().as_str() {
                     "OTP" => {
@@ -109,7 +161,13 @@ pub async fn dispatch(
                     "CONFIRM"
                     | "FINGERPRINT_PERMISSIVE"
                     | "FINGERPRINT_RESTRICTIVE"
-                    | "FINGERPRINT_HARD_RESTRICTIVE" => core.online_push(caller, &request).await?,
+                    | "FINGERPRINT_HARD_RESTRICTIVE" => {
+                        let guard = AbandonOnDrop {
+                            core: core.clone(),
+                            push: std::sync::Mutex::new(None),
+                        };
+                        core.online_push(caller, &request, &guard.push).await?
+                    }
                     other => return Err(DomainError::UnsupportedRequest(format!("authType {other:?}"))),
                 };
                 Ok(started(caller, start))
@@ -125,6 +183,7 @@ pub async fn dispatch(
                     device_id: None,
                     session_id: req.session_id,
                     source_ip: req.ip_addr,
+                    ..AuthRequest::default()
                 };
                 match core
                     .authenticate_offline(caller, &request, &req.otp, req.oath_resync)
@@ -157,6 +216,22 @@ pub async fn dispatch(
                         ))
                     }
                 }
+            })
+            .await
+        }
+        AuthStatus::NAME => {
+            run::<AuthStatus, _>(body, async |req| {
+                let status = match core.auth_status(caller, &req.session_id).await? {
+                    PushDecision::Waiting => ErrorId::AwaitingAsyncResponse,
+                    PushDecision::Approved => ErrorId::Ok,
+                };
+                Ok((
+                    status,
+                    AuthStatusResponse {
+                        session_id: Some(req.session_id),
+                        cookie: None,
+                    },
+                ))
             })
             .await
         }

@@ -15,6 +15,52 @@ use twofold_core::ids::OrgId;
 #[derive(Default)]
 pub struct OrgLimits {
     limiters: Mutex<HashMap<OrgId, (u32, Arc<DefaultDirectRateLimiter>)>>,
+    /// Failed activation-code claims on the device API.
+    pub pairing: PairingGuard,
+}
+
+/// Failed pairing attempts allowed per second on this node.
+pub const PAIRING_FAILURES_PER_SECOND: u32 = 20;
+/// How long every pairing call is refused once failures exceed that rate.
+pub const PAIRING_BLOCK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Slows down guessing activation codes on the (unauthenticated) pairing calls: wrong
+/// codes beyond [`PAIRING_FAILURES_PER_SECOND`] close pairing on this node for
+/// [`PAIRING_BLOCK`]. Right codes never count, so a mass roll-out is not throttled.
+pub struct PairingGuard {
+    failures: DefaultDirectRateLimiter,
+    blocked_until: Mutex<Option<std::time::Instant>>,
+}
+
+impl Default for PairingGuard {
+    fn default() -> Self {
+        let rate = NonZeroU32::new(PAIRING_FAILURES_PER_SECOND).unwrap_or(NonZeroU32::MIN);
+        Self {
+            failures: RateLimiter::direct(Quota::per_second(rate)),
+            blocked_until: Mutex::new(None),
+        }
+    }
+}
+
+impl PairingGuard {
+    /// Whether pairing calls are served now.
+    pub fn open(&self) -> bool {
+        let blocked = self
+            .blocked_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        blocked.is_none_or(|until| std::time::Instant::now() >= until)
+    }
+
+    /// Counts a wrong code; too many close pairing for a moment.
+    pub fn failed(&self) {
+        if self.failures.check().is_err() {
+            *self
+                .blocked_until
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(std::time::Instant::now() + PAIRING_BLOCK);
+        }
+    }
 }
 
 impl OrgLimits {

@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use twofold_core::services::Verification;
 use twofold_core::{Core, DomainError, OrgCaller};
+use twofold_proto::ops::auth::AuthenticateOnline;
 use twofold_proto::ops::tokens::GetOrgReport;
 use twofold_proto::ops::{AUTH_OPERATIONS, OPERATIONS, Operation as _};
 use twofold_proto::{EnvelopeError, ErrorId, ReqBody, UnverifiedRequest};
@@ -36,7 +37,15 @@ pub async fn operation(State(state): State<AppState>, Path(op): Path<String>, bo
         .copied()
         .find(|known| *known == op)
         .unwrap_or("unknown");
-    let reply = handle(&state, &op, body).await;
+    // Only authonline holds a request while a push waits for the user.
+    let limit = if op == AuthenticateOnline::NAME {
+        super::HELD_REQUEST_TIMEOUT
+    } else {
+        super::REQUEST_TIMEOUT
+    };
+    let Ok(reply) = tokio::time::timeout(limit, handle(&state, &op, body)).await else {
+        return axum::http::StatusCode::REQUEST_TIMEOUT.into_response();
+    };
     metrics::record(label, reply.metric_code(), started.elapsed());
     if !reply.error_id.is_success() {
         tracing::info!(op = label, error_id = reply.error_id.code(), unique_msg_id = %reply.unique_msg_id, "request refused");

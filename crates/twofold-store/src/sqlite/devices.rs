@@ -107,43 +107,28 @@ pub(super) async fn renumber(tx: &mut Tx, user: i64) -> Result<(), StoreError> {
     Ok(())
 }
 
-#[async_trait]
-impl DeviceStore for SqliteStore {
-    async fn pair_device(
-        &self,
-        d: &NewDevice,
-        max_devices: u32,
-        session_id: Option<&str>,
-    ) -> Result<PairOutcome, StoreError> {
-        let mut tx = self.write_tx().await?;
-        if let Some(id) = session_id {
-            let closed = sqlx::query("UPDATE pairing_sessions SET state = 'done' WHERE id = $1 AND state = 'open'")
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(store_err)?;
-            if closed.rows_affected() != 1 {
-                return Ok(PairOutcome::SessionGone);
-            }
-        }
-        let status: Option<String> = sqlx::query_scalar("SELECT status FROM users WHERE id = $1")
-            .bind(d.user_id.0)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(store_err)?;
-        if status.as_deref().is_none_or(|s| s == "SUSPENDED") {
-            return Ok(PairOutcome::UserNotPairable);
-        }
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM devices WHERE user_id = $1")
-            .bind(d.user_id.0)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(store_err)?;
-        if count >= i64::from(max_devices) {
-            return Ok(PairOutcome::TooManyDevices);
-        }
-        let nickname = default_nickname(&mut tx, d.user_id.0, d.kind).await?;
-        let inserted = sqlx::query(sqlx::AssertSqlSafe(format!(
+/// Inside a pairing transaction: checks the user is not SUSPENDED and has fewer than
+/// `max_devices` devices, inserts the device at the next position with a default
+/// nickname, and makes the user ACTIVE. The caller commits only on `Paired`.
+pub(super) async fn insert_device(tx: &mut Tx, d: &NewDevice, max_devices: u32) -> Result<PairOutcome, StoreError> {
+    let status: Option<String> = sqlx::query_scalar("SELECT status FROM users WHERE id = $1")
+        .bind(d.user_id.0)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(store_err)?;
+    if status.as_deref().is_none_or(|s| s == "SUSPENDED") {
+        return Ok(PairOutcome::UserNotPairable);
+    }
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM devices WHERE user_id = $1")
+        .bind(d.user_id.0)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(store_err)?;
+    if count >= i64::from(max_devices) {
+        return Ok(PairOutcome::TooManyDevices);
+    }
+    let nickname = default_nickname(tx, d.user_id.0, d.kind).await?;
+    let inserted = sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO devices (id, uuid, user_id, org_id, kind, position, nickname, phone, email, serial, oath_kind, \
              oath_algorithm, oath_digits, oath_period, sealed_secret, counter, enrolled_ms) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING {DEVICE_COLUMNS}"
@@ -165,21 +150,46 @@ impl DeviceStore for SqliteStore {
         .bind(&d.sealed_secret)
         .bind(d.counter)
         .bind(d.enrolled_ms)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await;
-        let row = match inserted {
-            Ok(row) => row,
-            Err(e) if is_unique_violation(&e) => return Ok(PairOutcome::Conflict),
-            Err(e) => return Err(store_err(e)),
-        };
-        let paired = device(&row)?;
-        sqlx::query("UPDATE users SET status = 'ACTIVE' WHERE id = $1")
-            .bind(d.user_id.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(store_err)?;
-        tx.commit().await.map_err(store_err)?;
-        Ok(PairOutcome::Paired(Box::new(paired)))
+    let row = match inserted {
+        Ok(row) => row,
+        Err(e) if is_unique_violation(&e) => return Ok(PairOutcome::Conflict),
+        Err(e) => return Err(store_err(e)),
+    };
+    let paired = device(&row)?;
+    sqlx::query("UPDATE users SET status = 'ACTIVE' WHERE id = $1")
+        .bind(d.user_id.0)
+        .execute(&mut **tx)
+        .await
+        .map_err(store_err)?;
+    Ok(PairOutcome::Paired(Box::new(paired)))
+}
+
+#[async_trait]
+impl DeviceStore for SqliteStore {
+    async fn pair_device(
+        &self,
+        d: &NewDevice,
+        max_devices: u32,
+        session_id: Option<&str>,
+    ) -> Result<PairOutcome, StoreError> {
+        let mut tx = self.write_tx().await?;
+        if let Some(id) = session_id {
+            let closed = sqlx::query("UPDATE pairing_sessions SET state = 'done' WHERE id = $1 AND state = 'open'")
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(store_err)?;
+            if closed.rows_affected() != 1 {
+                return Ok(PairOutcome::SessionGone);
+            }
+        }
+        let outcome = insert_device(&mut tx, d, max_devices).await?;
+        if matches!(outcome, PairOutcome::Paired(_)) {
+            tx.commit().await.map_err(store_err)?;
+        }
+        Ok(outcome)
     }
 
     async fn devices_of(&self, user: UserId) -> Result<Vec<Device>, StoreError> {
@@ -280,9 +290,12 @@ impl DeviceStore for SqliteStore {
                 "SELECT user_id FROM devices WHERE org_id = $1 AND (phone = $2 OR phone LIKE $2 || ',%') LIMIT 1"
             }
             DeviceType::Email => "SELECT user_id FROM devices WHERE org_id = $1 AND lower(email) = lower($2) LIMIT 1",
-            DeviceType::AuthenticatorApp | DeviceType::HardwareToken | DeviceType::YubiKey => {
-                "SELECT user_id FROM devices WHERE org_id = $1 AND serial = $2 LIMIT 1"
-            }
+            DeviceType::AuthenticatorApp
+            | DeviceType::HardwareToken
+            | DeviceType::YubiKey
+            | DeviceType::Android
+            | DeviceType::IPhone
+            | DeviceType::Desktop => "SELECT user_id FROM devices WHERE org_id = $1 AND serial = $2 LIMIT 1",
         };
         let owner: Option<i64> = sqlx::query_scalar(sql)
             .bind(org.0)

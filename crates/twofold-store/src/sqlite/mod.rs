@@ -5,6 +5,7 @@ mod devices;
 mod jobs;
 mod orgs;
 mod outbox;
+mod push;
 mod tokens;
 mod users;
 
@@ -81,22 +82,25 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
-        let pool_of = |max: u32| {
+        // Writes queue for the one writer connection; a burst (a thousand phones
+        // checking in at once) may keep one waiting for a while without anything being
+        // wrong, so its bound is generous.
+        let pool_of = |max: u32, wait_secs: u64| {
             SqlitePoolOptions::new()
                 .max_connections(max)
                 .min_connections(1)
-                .acquire_timeout(Duration::from_secs(10))
+                .acquire_timeout(Duration::from_secs(wait_secs))
                 .connect_with(options.clone())
         };
         // An in-memory database exists per connection, so tests that use one get a
         // single connection for everything.
         let (pool, writer) = if url.contains(":memory:") {
-            let one = pool_of(1).await.map_err(store_err)?;
+            let one = pool_of(1, 30).await.map_err(store_err)?;
             (one.clone(), one)
         } else {
             (
-                pool_of(8).await.map_err(store_err)?,
-                pool_of(1).await.map_err(store_err)?,
+                pool_of(8, 10).await.map_err(store_err)?,
+                pool_of(1, 30).await.map_err(store_err)?,
             )
         };
         let store = Self { pool, writer };

@@ -25,6 +25,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     ("twofold-client", &["twofold-proto"]),
     ("twofold-cli", &["twofold-client", "twofold-proto"]),
+    ("twofold-authenticator", &["twofold-proto", "twofold-factors"]),
     (
         "twofold-testkit",
         &[

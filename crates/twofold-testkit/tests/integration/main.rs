@@ -6,6 +6,8 @@ mod envelope;
 mod errors;
 mod layering;
 mod outbox;
+mod push;
+mod push_scale;
 mod regressions;
 mod reports;
 mod tokens;
