@@ -10,7 +10,7 @@ use twofold_core::ids::ApiTokenId;
 use twofold_core::model::TokenScope;
 use twofold_core::{Clock, Core, MasterKey, Random, Store};
 use twofold_proto::properties::{Properties, encode_key};
-use twofold_store::SqliteStore;
+use twofold_store::{PoolSettings, PostgresStore, SqliteStore};
 
 use crate::config::Settings;
 
@@ -71,10 +71,73 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
             .await
             .with_context(|| format!("opening {url}"))?;
         Ok(Arc::new(store))
-    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        bail!("PostgreSQL is not supported by this build yet; use the embedded SQLite (sqlite://...)")
+    } else if is_postgres_url(&url) {
+        let pool = PoolSettings {
+            max_connections: settings.database_max_connections,
+            acquire_timeout: std::time::Duration::from_secs(settings.database_acquire_timeout),
+            ..PoolSettings::default()
+        };
+        let store = PostgresStore::connect_with(&url, pool)
+            .await
+            .with_context(|| format!("opening {}", redact_url(&url)))?;
+        Ok(Arc::new(store))
     } else {
-        bail!("unsupported database URL {url:?}: use sqlite://PATH")
+        bail!(
+            "unsupported database URL {:?}: use sqlite://PATH or postgres://...",
+            redact_url(&url)
+        )
+    }
+}
+
+/// `twofold migrate-data`: copies the SQLite database at `from` into the empty
+/// PostgreSQL database at `to` (see `twofold_store::copy`).
+///
+/// # Errors
+/// Wrong schemes, a missing source file, a non-empty target, any copy failure.
+pub async fn migrate_data(from: &str, to: &str) -> anyhow::Result<Vec<(String, u64)>> {
+    let Some(path) = from.strip_prefix("sqlite://").or_else(|| from.strip_prefix("sqlite:")) else {
+        bail!("--from must be sqlite://PATH");
+    };
+    if !is_postgres_url(to) {
+        bail!("--to must be postgres://...");
+    }
+    let path = path.split('?').next().unwrap_or(path);
+    if !Path::new(path).is_file() {
+        bail!("{path} does not exist");
+    }
+    let source = SqliteStore::connect(from)
+        .await
+        .with_context(|| format!("opening {from}"))?;
+    let target = PostgresStore::connect(to)
+        .await
+        .with_context(|| format!("opening {}", redact_url(to)))?;
+    let counts = twofold_store::copy::sqlite_to_postgres(&source, &target)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    source.close().await;
+    target.close().await;
+    Ok(counts)
+}
+
+/// Whether `url` names a PostgreSQL database.
+#[must_use]
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres:") || url.starts_with("postgresql:")
+}
+
+/// The URL with any password replaced by `***`, for messages and logs.
+#[must_use]
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
     }
 }
 
