@@ -385,14 +385,16 @@ class TwofoldServer:
     to stderr when a test failed.
     """
 
-    def __init__(self, data_dir_prefix="twofold-", database_url=None, master_key_file=None):
+    def __init__(self, data_dir_prefix="twofold-", database_url=None, master_key_file=None,
+                 sqlite=False):
         """``database_url``: a database shared with other servers (several nodes); by
-        default a new one under ``TWOFOLD_TEST_DATABASE_URL`` when that is set, else the
-        data directory's SQLite file.  ``master_key_file``: another node's key."""
+        default a new one under ``TWOFOLD_TEST_DATABASE_URL`` when that is set (unless
+        ``sqlite``), else the data directory's SQLite file.  ``master_key_file``: another
+        node's key."""
         self.binary = server_binary()
         self.data_dir = tempfile.mkdtemp(prefix=data_dir_prefix)
         self.owned_database = None
-        if database_url is None and TEST_DATABASE_URL:
+        if database_url is None and TEST_DATABASE_URL and not sqlite:
             self.owned_database, database_url = fresh_postgres_database()
         self.database_url = database_url
         self.env = dict(os.environ)
