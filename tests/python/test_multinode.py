@@ -10,6 +10,7 @@ stand for two nodes behind a load balancer.  A PyJWT client signs with the one
 * the same valid OTP sent at the same moment to both nodes (two sessions of one user,
   one per node) -> exactly one 200, the other refused, over several rounds (the TOTP
   step is taken by one conditional UPDATE);
+* a report job run by whichever node claimed it is downloadable from both nodes;
 * node A killed with SIGKILL in the middle of 200 enrolments + authentications spread
   over both nodes -> every user, device and audit row whose request was answered 200 is
   in the database, and node B keeps answering.
@@ -157,6 +158,24 @@ class TwoNodesTest(unittest.TestCase):
             self.assertEqual(outcome[0], (200, 200), answers)
             self.assertEqual(outcome[1][0], 400, answers)
             self.assertNotEqual(outcome[1][1], 200, answers)
+
+    def test_report_job_built_on_one_node_is_served_by_both(self):
+        username = new_username("report", prefix="mn")
+        self.ok(self.a.call("adduser", {"username": username, "activateUser": True,
+                                        "role": "REGULAR"}))
+        token = self.ok(self.a.call("createjob", {"jobType": "USER_REPORTS"}))["jobToken"]
+        deadline = time.monotonic() + 30
+        while True:  # whichever node's worker claims the job, both see its status
+            status = self.ok(self.b.call("getjobstatus", {"jobToken": token}))["status"]
+            if status == "done":
+                break
+            self.assertIn(status, ("pending", "in_progress"))
+            self.assertLess(time.monotonic(), deadline, "job not done in 30 s")
+            time.sleep(0.1)
+        for client in (self.a, self.b):
+            status, text, _ = client.post("getorgreport", client.sign({"fileType": "CSV"}))
+            self.assertEqual(status, 200, text)
+            self.assertIn(username, text)
 
     def test_sigkill_of_one_node_loses_no_committed_row(self):
         clients = (self.a, self.b)
