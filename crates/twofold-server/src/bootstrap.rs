@@ -294,3 +294,28 @@ pub async fn new_token_properties(
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     properties_for(core, settings, &issued.token).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{is_postgres_url, redact_url};
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            redact_url("postgres://twofold:s3cret@db.internal:5432/twofold?sslmode=require"),
+            "postgres://twofold:***@db.internal:5432/twofold?sslmode=require"
+        );
+        assert_eq!(redact_url("postgres://a:b:c@h/d"), "postgres://a:***@h/d");
+        assert_eq!(redact_url("postgres://user@h/d"), "postgres://user@h/d");
+        assert_eq!(
+            redact_url("sqlite:///var/lib/twofold/twofold.db"),
+            "sqlite:///var/lib/twofold/twofold.db"
+        );
+    }
+
+    #[test]
+    fn engines_are_picked_by_scheme() {
+        assert!(is_postgres_url("postgres://h/d") && is_postgres_url("postgresql://h/d"));
+        assert!(!is_postgres_url("sqlite://twofold.db") && !is_postgres_url("mysql://h/d"));
+    }
+}
