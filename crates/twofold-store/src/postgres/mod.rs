@@ -2,7 +2,7 @@
 //!
 //! Nothing here keeps state between requests; every one-time rule is a conditional
 //! `UPDATE … WHERE … RETURNING` (one row lock) or a transaction that first locks the row
-//! it guards (`SELECT … FOR UPDATE` on the user, an advisory lock for a send target), so
+//! it guards (`SELECT … FOR NO KEY UPDATE` on the user, an advisory lock for a send target), so
 //! the answer is the same whichever node a request lands on. Transactions run at READ
 //! COMMITTED; where SQLite's `BEGIN IMMEDIATE` serializes writers, this module takes the
 //! narrowest lock that gives the same guarantee.
@@ -95,9 +95,11 @@ pub(crate) type Tx = sqlx::Transaction<'static, sqlx::Postgres>;
 
 /// Locks the user's row until the transaction ends: the per-user critical section that
 /// device numbering, pairing limits and SMS counters need across nodes. Returns the
-/// user's status, `None` when the user is gone.
+/// user's status, `None` when the user is gone. `NO KEY UPDATE` rather than `UPDATE`:
+/// it excludes the other lockers (and status changes) but not the key-share locks that
+/// foreign-key checks take, so inserting the user's sessions or audit rows never waits.
 pub(crate) async fn lock_user(tx: &mut Tx, user: i64) -> Result<Option<String>, StoreError> {
-    sqlx::query_scalar("SELECT status FROM users WHERE id = $1 FOR UPDATE")
+    sqlx::query_scalar("SELECT status FROM users WHERE id = $1 FOR NO KEY UPDATE")
         .bind(user)
         .fetch_optional(&mut **tx)
         .await

@@ -75,8 +75,10 @@ impl UserStore for PostgresStore {
         let mut tx = self.begin().await?;
         if let Some(max) = max_users {
             // The organization's row is the quota's lock: two nodes adding the last
-            // allowed user take turns, so the count below cannot go stale.
-            sqlx::query("SELECT id FROM orgs WHERE id = $1 FOR UPDATE")
+            // allowed user take turns, so the count below cannot go stale. (NO KEY
+            // UPDATE leaves the organization's other inserts, whose foreign-key checks
+            // take key-share locks, free to proceed.)
+            sqlx::query("SELECT id FROM orgs WHERE id = $1 FOR NO KEY UPDATE")
                 .bind(new.org_id.0)
                 .execute(&mut *tx)
                 .await
