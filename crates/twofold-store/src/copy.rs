@@ -4,8 +4,9 @@
 //! The copy is driven by the target's schema, not by a hand-kept list: every table the
 //! PostgreSQL migrations created is copied, column by column, from the SQLite table of
 //! the same name, so a migration added to both engines is picked up without touching
-//! this file. Parents go first (`orgs`, `users`, `devices`), everything runs in one
-//! transaction on the target, and the row counts are compared before it commits.
+//! this file. Tables are copied parents first (from the target's foreign keys),
+//! everything runs in one transaction on the target, and the row counts are compared
+//! before it commits.
 
 use sqlx::Row as _;
 use sqlx::postgres::PgArguments;
@@ -14,8 +15,6 @@ use twofold_core::StoreError;
 
 use crate::{PostgresStore, SqliteStore};
 
-/// Tables other tables refer to, copied first in this order; the rest follow by name.
-const PARENTS: [&str; 4] = ["orgs", "api_tokens", "users", "devices"];
 /// Rows per read from SQLite and per multi-row INSERT into PostgreSQL.
 const BATCH: i64 = 500;
 
@@ -81,14 +80,7 @@ pub async fn sqlite_to_postgres(from: &SqliteStore, to: &PostgresStore) -> Resul
             "table {missing} has no PostgreSQL twin: this build's PostgreSQL migrations are behind the SQLite ones"
         )));
     }
-    let mut order: Vec<String> = PARENTS
-        .iter()
-        .map(|t| (*t).to_string())
-        .filter(|t| target_tables.contains(t))
-        .collect();
-    let mut rest: Vec<String> = target_tables.into_iter().filter(|t| !order.contains(t)).collect();
-    rest.sort();
-    order.extend(rest);
+    let order = parents_first(to, target_tables).await?;
 
     let mut tx = to.pool().begin().await.map_err(pg_err)?;
     for table in &order {
@@ -122,6 +114,35 @@ pub async fn sqlite_to_postgres(from: &SqliteStore, to: &PostgresStore) -> Resul
     }
     tx.commit().await.map_err(pg_err)?;
     Ok(counts)
+}
+
+/// The tables ordered so that every table comes after the tables its foreign keys refer
+/// to (by name among equals, so runs are repeatable).
+async fn parents_first(to: &PostgresStore, mut tables: Vec<String>) -> Result<Vec<String>, StoreError> {
+    let edges: Vec<(String, String)> = sqlx::query_as(
+        "SELECT tc.table_name::text, ccu.table_name::text FROM information_schema.table_constraints tc \
+         JOIN information_schema.constraint_column_usage ccu \
+           ON ccu.constraint_name = tc.constraint_name AND ccu.constraint_schema = tc.constraint_schema \
+         WHERE tc.constraint_type = 'FOREIGN KEY' AND tc.table_schema = current_schema()",
+    )
+    .fetch_all(to.pool())
+    .await
+    .map_err(pg_err)?;
+    tables.sort();
+    let mut order: Vec<String> = Vec::with_capacity(tables.len());
+    while !tables.is_empty() {
+        let ready = tables.iter().position(|t| {
+            edges
+                .iter()
+                .filter(|(child, parent)| child == t && parent != t)
+                .all(|(_, parent)| order.contains(parent) || !tables.contains(parent))
+        });
+        let Some(i) = ready else {
+            return Err(fail(format!("foreign keys form a cycle among {tables:?}")));
+        };
+        order.push(tables.remove(i));
+    }
+    Ok(order)
 }
 
 async fn columns(from: &SqliteStore, tx: &mut sqlx::PgConnection, table: &str) -> Result<Vec<Column>, StoreError> {
