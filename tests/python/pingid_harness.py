@@ -14,6 +14,10 @@ PingID API.  This module holds the one copy of the pieces they all need:
   under the repository root) started on a free loopback port with a fresh data
   directory, waited for on ``/readyz``, stopped, and its directory removed or kept with
   its log printed when a test failed;
+* ``TEST_DATABASE_URL`` / ``fresh_postgres_database`` / ``psql``: when
+  ``TWOFOLD_TEST_DATABASE_URL`` names a PostgreSQL database (``scripts/test`` sets it to
+  a throwaway cluster), every ``TwofoldServer`` gets a new database of its own there,
+  created and dropped with ``psql``, so each suite runs on PostgreSQL as on SQLite;
 * ``optional_import`` / ``missing_packages_message``: a missing Python package makes
   every test of a suite fail with the package's name and the install command instead
   of skipping anything;
@@ -28,6 +32,7 @@ missing PyJWT is reported by ``missing_packages_message`` rather than at import 
 
 import base64
 import datetime
+import glob
 import importlib
 import json
 import os
@@ -40,6 +45,7 @@ import tempfile
 import time
 import unittest
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 import warnings
@@ -54,6 +60,9 @@ HTTP_TIMEOUT_S = 30.0
 # Suites whose calls wait on (possibly failing) delivery gateways allow more per call.
 GATEWAY_HTTP_TIMEOUT_S = 40.0
 CLI_TIMEOUT_S = 60.0
+
+# A PostgreSQL database URL: servers then run on PostgreSQL (one new database each).
+TEST_DATABASE_URL = os.environ.get("TWOFOLD_TEST_DATABASE_URL") or None
 
 # Import name -> the name ``pip install`` takes.
 PIP_NAMES = {"jwt": "pyjwt", "pyotp": "pyotp", "cryptography": "cryptography"}
@@ -322,6 +331,49 @@ def server_binary():
     return binary
 
 
+# --------------------------------------------------------------------------
+# PostgreSQL
+# --------------------------------------------------------------------------
+
+
+def psql_binary():
+    """``psql``: ``TWOFOLD_PSQL``, else on PATH, else the newest /usr/lib/postgresql/*/bin."""
+    explicit = os.environ.get("TWOFOLD_PSQL")
+    if explicit:
+        return explicit
+    found = shutil.which("psql")
+    if found:
+        return found
+    for bindir in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
+        if os.access(os.path.join(bindir, "psql"), os.X_OK):
+            return os.path.join(bindir, "psql")
+    raise RuntimeError("TWOFOLD_TEST_DATABASE_URL is set but no psql was found (set TWOFOLD_PSQL)")
+
+
+def psql(url, sql):
+    """Run one SQL command on ``url``; its rows as unaligned text (``-At``)."""
+    done = subprocess.run(
+        [psql_binary(), "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql],
+        capture_output=True, text=True, timeout=CLI_TIMEOUT_S, stdin=subprocess.DEVNULL)
+    if done.returncode != 0:
+        raise RuntimeError("psql %r failed: %s" % (sql, done.stderr.strip()))
+    return done.stdout
+
+
+def fresh_postgres_database(base_url=None):
+    """Create a new database beside ``base_url``'s; returns ``(name, url)``."""
+    base_url = base_url or TEST_DATABASE_URL
+    name = "twofold_py_" + uuid.uuid4().hex[:16]
+    psql(base_url, 'CREATE DATABASE "%s"' % name)
+    url = urllib.parse.urlunsplit(urllib.parse.urlsplit(base_url)._replace(path="/" + name))
+    return name, url
+
+
+def drop_postgres_database(name, base_url=None):
+    """Drop a database made by ``fresh_postgres_database`` (closing its connections)."""
+    psql(base_url or TEST_DATABASE_URL, 'DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
+
+
 class TwofoldServer:
     """One ``twofold`` process on a free loopback port with its own data directory.
 
@@ -333,9 +385,25 @@ class TwofoldServer:
     to stderr when a test failed.
     """
 
-    def __init__(self, data_dir_prefix="twofold-"):
+    def __init__(self, data_dir_prefix="twofold-", database_url=None, master_key_file=None,
+                 sqlite=False):
+        """``database_url``: a database shared with other servers (several nodes); by
+        default a new one under ``TWOFOLD_TEST_DATABASE_URL`` when that is set (unless
+        ``sqlite``), else the data directory's SQLite file.  ``master_key_file``: another
+        node's key."""
         self.binary = server_binary()
         self.data_dir = tempfile.mkdtemp(prefix=data_dir_prefix)
+        self.owned_database = None
+        if database_url is None and TEST_DATABASE_URL and not sqlite:
+            self.owned_database, database_url = fresh_postgres_database()
+        self.database_url = database_url
+        self.env = dict(os.environ)
+        self.env.pop("TWOFOLD_DATABASE_URL", None)
+        if database_url:
+            # The flags read TWOFOLD_* variables: operator commands see the same database.
+            self.env["TWOFOLD_DATABASE_URL"] = database_url
+        if master_key_file:
+            self.env["TWOFOLD_MASTER_KEY_FILE"] = str(master_key_file)
         self.log_path = os.path.join(self.data_dir, "server.log")
         self.props_path = os.path.join(self.data_dir, "pingid.properties")
         self.port = None
@@ -343,14 +411,18 @@ class TwofoldServer:
         self.proc = None
         self._log_file = None
 
-    def start(self, ready_timeout=READY_TIMEOUT_S):
-        """Launch the server and wait for it; RuntimeError if it exits or is not ready."""
+    def start(self, ready_timeout=READY_TIMEOUT_S, wait_for_properties=True):
+        """Launch the server and wait for it; RuntimeError if it exits or is not ready.
+        A second node on a shared database writes no properties file: pass
+        ``wait_for_properties=False``."""
+        self.wait_for_properties = wait_for_properties
         self.port = free_port()
         self.listen = "127.0.0.1:%d" % self.port
         self._log_file = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [str(self.binary), "--listen", self.listen, "--data-dir", self.data_dir],
             cwd=str(REPO_ROOT),
+            env=self.env,
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -367,7 +439,8 @@ class TwofoldServer:
                 raise RuntimeError("server exited early with code %s" % self.proc.returncode)
             try:
                 with urllib.request.urlopen(url, timeout=2) as resp:
-                    if resp.status == 200 and os.path.exists(self.props_path):
+                    if resp.status == 200 and (not self.wait_for_properties
+                                               or os.path.exists(self.props_path)):
                         return
             except (urllib.error.URLError, OSError) as err:
                 last_error = err
@@ -393,6 +466,7 @@ class TwofoldServer:
         return subprocess.run(
             [str(self.binary)] + [str(a) for a in args],
             cwd=str(REPO_ROOT),
+            env=self.env,
             stdin=subprocess.DEVNULL,
             capture_output=True,
             timeout=timeout,
@@ -412,7 +486,11 @@ class TwofoldServer:
             self._log_file = None
 
     def cleanup(self, keep):
-        """Remove the data directory; with ``keep``, leave it and print the server log."""
+        """Remove the data directory (and an owned database); with ``keep``, leave them
+        and print the server log."""
+        if self.owned_database and not keep:
+            drop_postgres_database(self.owned_database)
+            self.owned_database = None
         if not os.path.isdir(self.data_dir):
             return
         if keep:

@@ -10,7 +10,8 @@ use twofold_core::ids::ApiTokenId;
 use twofold_core::model::TokenScope;
 use twofold_core::{Clock, Core, MasterKey, Random, Store};
 use twofold_proto::properties::{Properties, encode_key};
-use twofold_store::SqliteStore;
+use twofold_store::postgres::PgNotifier;
+use twofold_store::{PoolSettings, PostgresStore, SqliteStore};
 
 use twofold_delivery::{DurableOutbox, OutboxPolicy};
 
@@ -65,21 +66,98 @@ fn data_encoding_decode(text: &str) -> Option<Vec<u8>> {
         .filter(|k| k.len() == 32)
 }
 
+/// An open store, and on PostgreSQL the notifier that wakes waiters on other nodes.
+pub struct OpenedStore {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// `LISTEN`/`NOTIFY` on the same database (PostgreSQL only).
+    pub notifier: Option<PgNotifier>,
+}
+
 /// Opens the store named by the settings.
 ///
 /// # Errors
 /// Unsupported schemes, unreachable databases, failed migrations.
-pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+pub async fn open_store(settings: &Settings) -> anyhow::Result<OpenedStore> {
     let url = settings.database_url();
     if url.starts_with("sqlite:") {
         let store = SqliteStore::connect(&url)
             .await
             .with_context(|| format!("opening {url}"))?;
-        Ok(Arc::new(store))
-    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        bail!("PostgreSQL is not supported by this build yet; use the embedded SQLite (sqlite://...)")
+        Ok(OpenedStore {
+            store: Arc::new(store),
+            notifier: None,
+        })
+    } else if is_postgres_url(&url) {
+        let pool = PoolSettings {
+            max_connections: settings.database_max_connections,
+            acquire_timeout: std::time::Duration::from_secs(settings.database_acquire_timeout),
+            ..PoolSettings::default()
+        };
+        let store = PostgresStore::connect_with(&url, pool)
+            .await
+            .with_context(|| format!("opening {}", redact_url(&url)))?;
+        Ok(OpenedStore {
+            notifier: Some(PgNotifier::new(&store)),
+            store: Arc::new(store),
+        })
     } else {
-        bail!("unsupported database URL {url:?}: use sqlite://PATH")
+        bail!(
+            "unsupported database URL {:?}: use sqlite://PATH or postgres://...",
+            redact_url(&url)
+        )
+    }
+}
+
+/// `twofold migrate-data`: copies the SQLite database at `from` into the empty
+/// PostgreSQL database at `to` (see `twofold_store::copy`).
+///
+/// # Errors
+/// Wrong schemes, a missing source file, a non-empty target, any copy failure.
+pub async fn migrate_data(from: &str, to: &str) -> anyhow::Result<Vec<(String, u64)>> {
+    let Some(path) = from.strip_prefix("sqlite://").or_else(|| from.strip_prefix("sqlite:")) else {
+        bail!("--from must be sqlite://PATH");
+    };
+    if !is_postgres_url(to) {
+        bail!("--to must be postgres://...");
+    }
+    let path = path.split('?').next().unwrap_or(path);
+    if !Path::new(path).is_file() {
+        bail!("{path} does not exist");
+    }
+    let source = SqliteStore::connect(from)
+        .await
+        .with_context(|| format!("opening {from}"))?;
+    let target = PostgresStore::connect(to)
+        .await
+        .with_context(|| format!("opening {}", redact_url(to)))?;
+    let counts = twofold_store::copy::sqlite_to_postgres(&source, &target)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    source.close().await;
+    target.close().await;
+    Ok(counts)
+}
+
+/// Whether `url` names a PostgreSQL database.
+#[must_use]
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres:") || url.starts_with("postgresql:")
+}
+
+/// The URL with any password replaced by `***`, for messages and logs.
+#[must_use]
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
     }
 }
 
@@ -152,8 +230,8 @@ pub async fn open(settings: &Settings, clock: Arc<dyn Clock>, random: Arc<dyn Ra
         std::fs::set_permissions(&settings.data_dir, std::fs::Permissions::from_mode(0o700))
             .with_context(|| format!("restricting {}", settings.data_dir.display()))?;
     }
-    let store = open_store(settings).await?;
-    let orgs = store.list_orgs().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let opened = open_store(settings).await?;
+    let orgs = opened.store.list_orgs().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     // A new master key only for a new database: regenerating it for a database that
     // holds sealed keys would lock every client out and split the secrets between keys.
     let key_file = settings.master_key_file();
@@ -165,7 +243,7 @@ pub async fn open(settings: &Settings, clock: Arc<dyn Clock>, random: Arc<dyn Ra
         );
     }
     let master = master_key(&key_file, random.as_ref(), true)?;
-    let (core, outbox) = wire(store, clock, random, master, settings)?;
+    let (core, outbox) = wire(opened, clock, random, master, settings)?;
     core.check_master_key().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let props_path = settings.properties_file();
     let mut first_start = false;
@@ -202,18 +280,20 @@ pub async fn open(settings: &Settings, clock: Arc<dyn Clock>, random: Arc<dyn Ra
 }
 
 /// Builds the core with the configured delivery backends behind the durable outbox,
-/// and Yubico validation. The outbox's worker is not started here: the caller that
-/// serves requests starts it.
+/// Yubico validation, and the push signals (in-process; on PostgreSQL also broadcast to
+/// every node, with this node's listener started here). The outbox's worker is not
+/// started here: the caller that serves requests starts it.
 ///
 /// # Errors
 /// When `twofold.toml` is unreadable or its sections are invalid.
 pub fn wire(
-    store: Arc<dyn Store>,
+    opened: OpenedStore,
     clock: Arc<dyn Clock>,
     random: Arc<dyn Random>,
     master: MasterKey,
     settings: &Settings,
 ) -> anyhow::Result<(Core, DurableOutbox)> {
+    let OpenedStore { store, notifier } = opened;
     let file = settings.file_config()?;
     let delivery = twofold_delivery::Delivery::new(&file.delivery, settings.outbox_file())
         .context("the [delivery] configuration")?;
@@ -226,8 +306,15 @@ pub fn wire(
         Arc::new(delivery),
         policy,
     );
-    let mut core = Core::new(store, clock, random, master, Arc::new(outbox.clone()))
-        .with_signals(Arc::new(crate::signals::TokioSignals::default()));
+    let local = Arc::new(crate::signals::TokioSignals::default());
+    let signals: Arc<dyn twofold_core::push::PushSignals> = match notifier {
+        Some(notifier) => {
+            drop(crate::shared_signals::spawn_listener(local.clone(), notifier.clone()));
+            Arc::new(crate::shared_signals::SharedSignals::new(local, notifier))
+        }
+        None => local,
+    };
+    let mut core = Core::new(store, clock, random, master, Arc::new(outbox.clone())).with_signals(signals);
     if let Some(yubico) = &file.yubico {
         let client = twofold_delivery::YubicoClient::new(yubico).context("the [yubico] configuration")?;
         core = core.with_yubico_validator(Arc::new(client));
@@ -251,4 +338,29 @@ pub async fn new_token_properties(
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     properties_for(core, settings, &issued.token).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{is_postgres_url, redact_url};
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            redact_url("postgres://twofold:s3cret@db.internal:5432/twofold?sslmode=require"),
+            "postgres://twofold:***@db.internal:5432/twofold?sslmode=require"
+        );
+        assert_eq!(redact_url("postgres://a:b:c@h/d"), "postgres://a:***@h/d");
+        assert_eq!(redact_url("postgres://user@h/d"), "postgres://user@h/d");
+        assert_eq!(
+            redact_url("sqlite:///var/lib/twofold/twofold.db"),
+            "sqlite:///var/lib/twofold/twofold.db"
+        );
+    }
+
+    #[test]
+    fn engines_are_picked_by_scheme() {
+        assert!(is_postgres_url("postgres://h/d") && is_postgres_url("postgresql://h/d"));
+        assert!(!is_postgres_url("sqlite://twofold.db") && !is_postgres_url("mysql://h/d"));
+    }
 }

@@ -26,8 +26,19 @@ struct Cli {
 enum Command {
     /// Run the server (the default when no command is given).
     Serve,
-    /// Apply pending database migrations and exit.
+    /// Apply pending database migrations (SQLite or PostgreSQL) and exit.
     Migrate,
+    /// Copy an installation from SQLite to an empty PostgreSQL database: every table, rows
+    /// as stored (secrets stay sealed under the same master key), in one transaction,
+    /// with row counts verified. Stop the server first; keep the master key.
+    MigrateData {
+        /// The source, `sqlite://PATH` (brought to this build's schema first).
+        #[arg(long)]
+        from: String,
+        /// The target, `postgres://...`; must hold no rows.
+        #[arg(long)]
+        to: String,
+    },
     /// Manage organizations.
     #[command(subcommand)]
     Org(OrgCommand),
@@ -218,8 +229,8 @@ async fn operator_core(settings: &Settings) -> anyhow::Result<Core> {
             settings.data_dir.display()
         )
     })?;
-    let store = bootstrap::open_store(settings).await?;
-    let (core, outbox) = bootstrap::wire(store, Arc::new(SystemClock), random, master, settings)?;
+    let opened = bootstrap::open_store(settings).await?;
+    let (core, outbox) = bootstrap::wire(opened, Arc::new(SystemClock), random, master, settings)?;
     // Operator commands send no codes today; a worker keeps any that would from waiting.
     drop(outbox.spawn_worker());
     Ok(core)
@@ -235,7 +246,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => serve(settings).await,
         Command::Migrate => {
             bootstrap::open_store(&settings).await?;
-            println!("migrations applied to {}", settings.database_url());
+            println!(
+                "migrations applied to {}",
+                bootstrap::redact_url(&settings.database_url())
+            );
+            Ok(())
+        }
+        Command::MigrateData { from, to } => {
+            let counts = bootstrap::migrate_data(&from, &to).await?;
+            for (table, rows) in &counts {
+                println!("{table}\t{rows} rows");
+            }
+            println!("copied {} tables to {}", counts.len(), bootstrap::redact_url(&to));
             Ok(())
         }
         Command::Org(cmd) => org(cmd, &settings).await,

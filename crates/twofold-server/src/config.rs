@@ -19,9 +19,18 @@ pub struct Settings {
     /// properties file's idp_url is this plus /pingid.
     #[arg(long, global = true, env = "TWOFOLD_PUBLIC_URL")]
     pub public_url: Option<String>,
-    /// Database URL (default `sqlite://<data-dir>/twofold.db`).
+    /// Database URL: `sqlite://PATH` (default `sqlite://<data-dir>/twofold.db`) or
+    /// `postgres://USER:PASSWORD@HOST:PORT/DB` for several nodes on one database.
     #[arg(long, global = true, env = "TWOFOLD_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// PostgreSQL only: most connections this node opens (N nodes open up to N times
+    /// this many; keep the sum under the server's max_connections).
+    #[arg(long, global = true, env = "TWOFOLD_DATABASE_MAX_CONNECTIONS", default_value_t = 16)]
+    pub database_max_connections: u32,
+    /// PostgreSQL only: seconds a request waits for a free connection before it fails
+    /// with 10571.
+    #[arg(long, global = true, env = "TWOFOLD_DATABASE_ACQUIRE_TIMEOUT", default_value_t = 10)]
+    pub database_acquire_timeout: u64,
     /// Master key file (default `<data-dir>/master.key`, created on first start).
     #[arg(long, global = true, env = "TWOFOLD_MASTER_KEY_FILE")]
     pub master_key_file: Option<PathBuf>,
@@ -51,6 +60,8 @@ impl Settings {
             data_dir,
             public_url: None,
             database_url: None,
+            database_max_connections: 16,
+            database_acquire_timeout: 10,
             master_key_file: None,
             config: None,
         }

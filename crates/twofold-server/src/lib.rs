@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod report;
 pub mod seed;
 pub mod serve;
+pub mod shared_signals;
 pub mod signals;
 mod views;
 

@@ -217,8 +217,25 @@ pub async fn write_report<W: Write + Send>(core: &Core, org: OrgId, format: Form
     Ok(())
 }
 
+/// Writes the report file of a finished job that this node does not hold: with several
+/// nodes, the job ran on whichever node claimed it, and report files live in each node's
+/// own data directory. The rows are read now, so they are at least as recent as the
+/// job's.
+///
+/// # Errors
+/// Store or file-system failures.
+pub async fn rebuild_file(core: &Core, org: OrgId, token: &str, format: Format, dir: &Path) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let path = report_path(dir, token, format);
+    write_file(core, org, format, &path).await?;
+    Ok(path)
+}
+
 async fn write_file(core: &Core, org: OrgId, format: Format, path: &Path) -> anyhow::Result<()> {
-    let tmp = path.with_extension(format!("{}.tmp", format.extension()));
+    // A temporary name of its own per writer: two requests may rebuild one report at once.
+    static WRITERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let writer = WRITERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("{}.{writer}.tmp", format.extension()));
     // Reports hold contact details: readable by the server's user only.
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);

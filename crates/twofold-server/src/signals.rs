@@ -28,6 +28,13 @@ impl Default for TokioSignals {
 }
 
 impl TokioSignals {
+    /// Wakes every waiter (after lost notifications: each re-reads its row).
+    pub fn wake_all(&self) {
+        for shard in &self.shards {
+            shard.notify_waiters();
+        }
+    }
+
     fn shard(&self, key: &str) -> &Notify {
         let index = usize::try_from(self.hasher.hash_one(key) % SHARDS as u64).unwrap_or(0);
         &self.shards[index]

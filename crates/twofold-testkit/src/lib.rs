@@ -1,6 +1,10 @@
 //! Test kit: a real Twofold server on a loopback port, with a fixed clock, a seeded RNG
-//! and a fresh SQLite database, driven through `twofold-client` over TCP exactly as a
-//! PingID client would drive it. Used only as a dev-dependency.
+//! and a fresh database, driven through `twofold-client` over TCP exactly as a PingID
+//! client would drive it. Used only as a dev-dependency.
+//!
+//! The database is a new SQLite file, or, when `TWOFOLD_TEST_DATABASE_URL` names a
+//! PostgreSQL database, a new schema in it (dropped when the app is), so the whole
+//! suite runs on either engine.
 
 mod faulty;
 
@@ -15,6 +19,7 @@ use twofold_core::{Core, FixedClock, SeededRandom, Store};
 use twofold_delivery::RecordingSender;
 use twofold_proto::properties::{Properties, encode_key};
 use twofold_server::{AppState, Settings, router};
+use twofold_store::ScratchSchema;
 
 /// 2024-01-02 03:04:05.678 UTC, the tests' "now".
 pub const T0_MS: i64 = 1_704_164_645_678;
@@ -38,6 +43,7 @@ pub struct TestApp {
     server: tokio::task::JoinHandle<()>,
     worker: tokio::task::JoinHandle<()>,
     outbox_worker: tokio::task::JoinHandle<()>,
+    schema: Option<ScratchSchema>,
     _dir: tempfile::TempDir,
 }
 
@@ -46,7 +52,35 @@ impl Drop for TestApp {
         self.server.abort();
         self.worker.abort();
         self.outbox_worker.abort();
+        if let Some(schema) = self.schema.take() {
+            // Drop is synchronous and may run inside the test's runtime: a thread of its
+            // own removes the schema. Best effort: the test cluster is thrown away anyway.
+            let _ = std::thread::spawn(move || {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    let _ = rt.block_on(schema.drop_now());
+                }
+            })
+            .join();
+        }
     }
+}
+
+/// The variable that makes the tests run on PostgreSQL: a database URL (the tests create
+/// and drop their own schemas in it).
+pub const TEST_DATABASE_URL: &str = "TWOFOLD_TEST_DATABASE_URL";
+
+/// A fresh schema when the tests run on PostgreSQL, `None` on SQLite.
+///
+/// # Panics
+/// When the variable is set but the database refuses: a silent fallback to SQLite would
+/// report a PostgreSQL run that never happened.
+pub async fn scratch_schema() -> Option<ScratchSchema> {
+    let url = std::env::var(TEST_DATABASE_URL).ok().filter(|u| !u.is_empty())?;
+    Some(
+        ScratchSchema::create(&url)
+            .await
+            .unwrap_or_else(|e| panic!("{TEST_DATABASE_URL} is set but unusable: {e}")),
+    )
 }
 
 impl TestApp {
@@ -69,7 +103,12 @@ impl TestApp {
             .await
             .expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
-        let settings = Settings::for_data_dir(dir.path().to_path_buf(), addr);
+        let mut settings = Settings::for_data_dir(dir.path().to_path_buf(), addr);
+        let schema = scratch_schema().await;
+        if let Some(s) = &schema {
+            settings.database_url = Some(s.url().to_string());
+            settings.database_max_connections = 4;
+        }
         let clock = Arc::new(FixedClock::at(T0_MS));
         let boot = twofold_server::bootstrap::open(&settings, clock.clone(), Arc::new(SeededRandom::new(7)))
             .await
@@ -121,6 +160,7 @@ impl TestApp {
             settings,
             client,
             server,
+            schema,
             _dir: dir,
         }
     }

@@ -127,9 +127,22 @@ pub async fn report_file(
     let format = Format::parse(&req.file_type)
         .ok_or_else(|| Failure::from(DomainError::UnsupportedRequest(format!("fileType {:?}", req.file_type))))?;
     let job = core.latest_report(&admin, REPORT_TTL_MS).await.map_err(Failure::from)?;
-    let file = tokio::fs::File::open(report_path(dir, &job.token, format))
-        .await
-        .map_err(|_| Failure::from(DomainError::ReportNotAvailable))?;
+    let file = match tokio::fs::File::open(report_path(dir, &job.token, format)).await {
+        Ok(file) => file,
+        // Another node ran the job: build this node's copy now.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let path = crate::report::rebuild_file(core, admin.org().id, &job.token, format, dir)
+                .await
+                .map_err(|e| {
+                    tracing::error!(error = %e, "rebuilding a report file failed");
+                    Failure::from(DomainError::ReportNotAvailable)
+                })?;
+            tokio::fs::File::open(path)
+                .await
+                .map_err(|_| Failure::from(DomainError::ReportNotAvailable))?
+        }
+        Err(_) => return Err(Failure::from(DomainError::ReportNotAvailable)),
+    };
     Ok(axum::body::Body::from_stream(
         tokio_util::io::ReaderStream::with_capacity(file, 64 * 1024),
     ))

@@ -1,0 +1,204 @@
+//! One-time rules under concurrency: many callers at once (on PostgreSQL, as many pool
+//! connections as two or more nodes would use), exactly the allowed number win.
+
+use std::sync::Arc;
+
+use twofold_core::Store;
+use twofold_core::device::DeviceId;
+use twofold_core::store::{AuthSession, InsertUser, PairOutcome, PairingSession, SmsReservation};
+
+use crate::conformance;
+use crate::fixtures::{T0, new_user, org, sms_device, totp_device, user};
+
+const RACERS: usize = 12;
+
+conformance! {
+    one_code_one_counter_step => counter_race;
+    one_finisher_per_pairing_session => pairing_race;
+    one_transition_per_session_state => session_race;
+    quota_holds_under_concurrent_inserts => quota_race;
+    send_limit_holds_under_concurrent_sends => send_race;
+    sms_limit_holds_under_concurrent_sends => sms_race;
+    one_claim_per_job => job_race;
+    parallel_pairings_get_distinct_positions => position_race;
+}
+
+/// Runs `f(i)` for `RACERS` tasks at once; returns how many returned true.
+async fn race<F, Fut>(f: F) -> usize
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = bool> + Send + 'static,
+{
+    let handles: Vec<_> = (0..RACERS).map(|i| tokio::spawn(f(i))).collect();
+    let mut won = 0;
+    for h in handles {
+        if h.await.expect("task") {
+            won += 1;
+        }
+    }
+    won
+}
+
+async fn counter_race(store: Arc<dyn Store>) {
+    let o = org(store.as_ref(), "acme").await;
+    let u = user(store.as_ref(), o, "u").await;
+    store.pair_device(&totp_device(o, u, 41), 5, None).await.unwrap();
+    let won = race(|_| {
+        let s = store.clone();
+        async move { s.swap_counter(DeviceId(41), None, 1000).await.unwrap() }
+    })
+    .await;
+    assert_eq!(won, 1);
+}
+
+async fn pairing_race(store: Arc<dyn Store>) {
+    let o = org(store.as_ref(), "acme").await;
+    let u = user(store.as_ref(), o, "u").await;
+    let device = totp_device(o, u, 51);
+    store
+        .create_pairing_session(&PairingSession {
+            id: "oacts_race".into(),
+            device: device.clone(),
+            code_hash: None,
+            attempts: 0,
+            expires_ms: T0 + 60_000,
+            state: "open".into(),
+        })
+        .await
+        .unwrap();
+    let won = race(|_| {
+        let (s, d) = (store.clone(), device.clone());
+        async move {
+            matches!(
+                s.pair_device(&d, 5, Some("oacts_race")).await.unwrap(),
+                PairOutcome::Paired(_)
+            )
+        }
+    })
+    .await;
+    assert_eq!(won, 1);
+    assert_eq!(store.devices_of(u).await.unwrap().len(), 1);
+    assert_eq!(
+        store.pairing_session("oacts_race").await.unwrap().unwrap().state,
+        "done"
+    );
+}
+
+async fn session_race(store: Arc<dyn Store>) {
+    let o = org(store.as_ref(), "acme").await;
+    let u = user(store.as_ref(), o, "u").await;
+    let session = AuthSession {
+        id: "webs_race".into(),
+        org_id: o,
+        user_id: u,
+        device_id: None,
+        kind: "auth".into(),
+        sp_alias: "web".into(),
+        state: "challenge".into(),
+        code_hash: Some(vec![9; 32]),
+        backup_channel: None,
+        backup_target: None,
+        resync_counter: None,
+        attempts: 0,
+        challenge_expires_ms: Some(T0 + 1),
+        expires_ms: T0 + 2,
+        created_ms: T0,
+    };
+    store.create_auth_session(&session).await.unwrap();
+    assert_eq!(store.auth_session("webs_race").await.unwrap().as_ref(), Some(&session));
+    let won = race(|_| {
+        let s = store.clone();
+        async move {
+            s.transition_session("webs_race", "challenge", "processing")
+                .await
+                .unwrap()
+        }
+    })
+    .await;
+    assert_eq!(won, 1);
+    assert_eq!(
+        store.auth_session("webs_race").await.unwrap().unwrap().state,
+        "processing"
+    );
+}
+
+async fn quota_race(store: Arc<dyn Store>) {
+    let o = org(store.as_ref(), "acme").await;
+    let won = race(|i| {
+        let s = store.clone();
+        async move {
+            matches!(
+                s.insert_user(&new_user(o, &format!("user{i}")), Some(3)).await.unwrap(),
+                InsertUser::Created(_)
+            )
+        }
+    })
+    .await;
+    assert_eq!(won, 3);
+    assert_eq!(store.count_users(o).await.unwrap(), 3);
+}
+
+async fn send_race(store: Arc<dyn Store>) {
+    let o = org(store.as_ref(), "acme").await;
+    let won = race(|_| {
+        let s = store.clone();
+        async move { s.reserve_send(o, "+15550100", T0 - 60_000, 3, T0).await.unwrap() }
+    })
+    .await;
+    assert_eq!(won, 3);
+}
+
+async fn sms_race(store: Arc<dyn Store>) {
+    let o = org(store.as_ref(), "acme").await;
+    let u = user(store.as_ref(), o, "u").await;
+    let won = race(|_| {
+        let s = store.clone();
+        async move { s.reserve_sms(u, 19_000, 10, 4).await.unwrap() == SmsReservation::Reserved }
+    })
+    .await;
+    assert_eq!(won, 4);
+    assert_eq!(store.sms_usage(u, 19_000).await.unwrap().sent, 4);
+}
+
+async fn job_race(store: Arc<dyn Store>) {
+    let o = org(store.as_ref(), "acme").await;
+    store
+        .insert_job(&twofold_core::store::JobRecord {
+            token: "job".into(),
+            org_id: o,
+            kind: "USER_REPORTS".into(),
+            status: "pending".into(),
+            result: None,
+            created_ms: T0,
+            finished_ms: None,
+        })
+        .await
+        .unwrap();
+    let won = race(|_| {
+        let s = store.clone();
+        async move { s.claim_job(T0, T0 - 1).await.unwrap().is_some() }
+    })
+    .await;
+    assert_eq!(won, 1);
+}
+
+async fn position_race(store: Arc<dyn Store>) {
+    let o = org(store.as_ref(), "acme").await;
+    let u = user(store.as_ref(), o, "u").await;
+    let won = race(|i| {
+        let s = store.clone();
+        async move {
+            let id = 100 + i64::try_from(i).unwrap();
+            matches!(
+                s.pair_device(&sms_device(o, u, id, &format!("+1555{id}")), 8, None)
+                    .await,
+                Ok(PairOutcome::Paired(_))
+            )
+        }
+    })
+    .await;
+    assert_eq!(won, 8);
+    let mut positions: Vec<i64> = store.devices_of(u).await.unwrap().iter().map(|d| d.position).collect();
+    positions.sort_unstable();
+    assert_eq!(positions, (1..=8).collect::<Vec<_>>());
+}
