@@ -75,7 +75,8 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(5));
         // An in-memory database exists per connection, so tests that use one get a
         // single connection.
-        let max = if url.contains(":memory:") { 1 } else { 8 };
+        // WAL lets readers run side by side: held pushes re-read their rows often.
+        let max = if url.contains(":memory:") { 1 } else { 16 };
         let pool = SqlitePoolOptions::new()
             .max_connections(max)
             .min_connections(1)
