@@ -637,6 +637,13 @@ impl Core {
             None => None,
         };
         self.factor_guard(&user).await?;
+        // While the session's push waits for the user, the push decides, not a code: a
+        // session is approved once.
+        if let Some(push) = self.store.session_push(session_id).await?
+            && self.settle_push(push).await?.state.is_open()
+        {
+            return Err(DomainError::SessionInProcess);
+        }
         if session.challenge_expires_ms.is_some_and(|exp| exp <= self.now()) {
             return Err(DomainError::CodeExpired);
         }

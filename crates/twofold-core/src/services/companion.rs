@@ -311,10 +311,16 @@ impl Core {
             .await?;
         let mut slept = Duration::ZERO;
         loop {
-            let (outcome, news) = self.poll_once(app, since).await?;
-            if news || slept >= wait || self.signals.is_none() {
-                self.store.touch_app_device(app.device.id, self.now(), None).await?;
-                return Ok(outcome);
+            let last = slept >= wait || self.signals.is_none();
+            match self.poll_once(app, since).await {
+                Ok((outcome, news)) if news || last => {
+                    self.store.touch_app_device(app.device.id, self.now(), None).await?;
+                    return Ok(outcome);
+                }
+                Ok(_) => {}
+                Err(e) if last => return Err(e),
+                // A busy store: the poll waits anyway, so read again at the next step.
+                Err(e) => tracing::warn!(error = %e, "re-reading a device's pushes failed"),
             }
             // Real time, not the injected clock: a test's fixed clock must not hold polls.
             let step = STORE_RECHECK.min(wait - slept);

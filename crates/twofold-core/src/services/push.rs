@@ -17,6 +17,9 @@ use crate::push::{CreatePush, Push, PushState, STORE_RECHECK, device_key, sessio
 
 /// The window of the push rate limit (`push_rate_limit` pushes per device).
 const PUSH_RATE_WINDOW_MS: i64 = 10 * 60 * 1000;
+/// Consecutive failed store reads a held request rides out (about 10 s at the recheck
+/// interval, more when each read waits for a connection) before it fails.
+const MAX_WAIT_READ_FAILURES: u32 = 50;
 /// Numbers a user chooses among when number matching is on.
 const NUMBER_CHOICES: usize = 3;
 
@@ -278,14 +281,34 @@ impl Core {
             .signals
             .clone()
             .ok_or_else(|| DomainError::AuthInternal("no push signal port configured".into()))?;
+        let mut key = None;
+        let mut failures = 0;
         loop {
-            let push = self.store.push(push_id).await?.ok_or(DomainError::SessionDeviceGone)?;
-            let push = self.settle_push(push).await?;
-            if !push.state.is_open() {
-                return Ok(push);
+            match self.read_settled(push_id).await {
+                Ok(push) if !push.state.is_open() => return Ok(push),
+                Ok(push) => {
+                    failures = 0;
+                    key.get_or_insert_with(|| session_key(&push.session_id));
+                }
+                Err(e @ DomainError::SessionDeviceGone) => return Err(e),
+                // A busy store (a full connection pool) is no reason to fail a sign-in
+                // that is waiting anyway: read again at the next interval, up to a bound.
+                Err(e) if failures < MAX_WAIT_READ_FAILURES => {
+                    failures += 1;
+                    tracing::warn!(error = %e, failures, "re-reading a held push failed");
+                }
+                Err(e) => return Err(e),
             }
-            signals.wait(&session_key(&push.session_id), STORE_RECHECK).await;
+            match &key {
+                Some(k) => signals.wait(k, STORE_RECHECK).await,
+                None => signals.wait(push_id, STORE_RECHECK).await,
+            }
         }
+    }
+
+    async fn read_settled(&self, push_id: &str) -> Result<Push, DomainError> {
+        let push = self.store.push(push_id).await?.ok_or(DomainError::SessionDeviceGone)?;
+        self.settle_push(push).await
     }
 
     /// authstatus: the state of an asynchronous authentication, without waiting.

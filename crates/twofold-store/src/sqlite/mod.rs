@@ -93,13 +93,14 @@ impl SqliteStore {
                 .connect_with(options.clone())
         };
         // An in-memory database exists per connection, so tests that use one get a
-        // single connection for everything.
+        // single connection for everything. WAL lets readers run side by side (held
+        // pushes re-read their rows often), hence 16 of them.
         let (pool, writer) = if url.contains(":memory:") {
             let one = pool_of(1, 30).await.map_err(store_err)?;
             (one.clone(), one)
         } else {
             (
-                pool_of(8, 10).await.map_err(store_err)?,
+                pool_of(16, 10).await.map_err(store_err)?,
                 pool_of(1, 30).await.map_err(store_err)?,
             )
         };

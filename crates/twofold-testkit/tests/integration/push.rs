@@ -227,6 +227,14 @@ async fn sync_start_then_held_authonline_is_approved() {
     assert_eq!(list.pushes[0].sp_name.as_deref(), Some("Payroll"));
     assert_eq!(list.pushes[0].user_name, "ann");
     assert_eq!(list.pushes[0].number_choices, None);
+    // While the push waits, the session is the push's: a code cannot also finish it.
+    let code = call(
+        &app,
+        "authoffline",
+        json!({"spAlias": "web", "userName": "ann", "otp": "123456", "sessionId": session}),
+    )
+    .await;
+    assert_error(&code, ErrorId::LoginInProcess);
     let outcome = phone.device.answer(&list.pushes[0].push_id, true, None).await.unwrap();
     assert_eq!(outcome.outcome, "approved");
     let reply = waiting.await.unwrap();
