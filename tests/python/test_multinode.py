@@ -11,6 +11,9 @@ stand for two nodes behind a load balancer.  A PyJWT client signs with the one
   one per node) -> exactly one 200, the other refused, over several rounds (the TOTP
   step is taken by one conditional UPDATE);
 * a report job run by whichever node claimed it is downloadable from both nodes;
+* the real companion app (``twofold-authenticator``) paired and watching through node B
+  approves a push that ``authonline`` on node A holds for it -> 200 (the push lives in the
+  database; node B's answer reaches node A's held request through LISTEN/NOTIFY);
 * node A killed with SIGKILL in the middle of 200 enrolments + authentications spread
   over both nodes -> every user, device and audit row whose request was answered 200 is
   in the database, and node B keeps answering.
@@ -23,6 +26,8 @@ Requires PyJWT and pyotp, and ``psql`` (beside the server binaries) to read the 
 import concurrent.futures
 import os
 import signal
+import subprocess
+import tempfile
 import sys
 import threading
 import time
@@ -158,6 +163,40 @@ class TwoNodesTest(unittest.TestCase):
             self.assertEqual(outcome[0], (200, 200), answers)
             self.assertEqual(outcome[1][0], 400, answers)
             self.assertNotEqual(outcome[1][1], 200, answers)
+
+    def test_a_push_started_on_a_is_approved_through_b(self):
+        binary = Path(os.environ.get("TWOFOLD_AUTHENTICATOR_BIN")
+                      or _HERE.parent.parent / "target" / "debug" / "twofold-authenticator")
+        self.assertTrue(binary.exists(), "build it first: cargo build -p twofold-authenticator")
+        keys = tempfile.mkdtemp(prefix="twofold-mn-authenticator-")
+        key_file = os.path.join(keys, "key.json")
+        node_b_url = "http://%s" % self.node_b.listen
+        username = new_username("push", prefix="mn")
+        added = self.ok(self.a.call("adduser", {"userName": username, "activateUser": True}))
+        paired = subprocess.run([str(binary), "--key-file", key_file, "pair", "--server", node_b_url,
+                                 "--code", added["activationCode"]],
+                                stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+        self.assertEqual(paired.returncode, 0, paired.stderr.decode() + paired.stdout.decode())
+        watcher = subprocess.Popen([str(binary), "--key-file", key_file, "watch", "--auto", "approve",
+                                    "--count", "1"],
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT)
+        try:
+            time.sleep(0.5)  # its long-poll reaches node B
+            started = time.monotonic()
+            held = self.a.call("authonline", {"spAlias": "web", "userName": username,
+                                              "authType": "CONFIRM"})
+            waited = time.monotonic() - started
+            self.ok(held)
+            self.assertIn("extendedOnlineDetails", held.body)
+            out = watcher.communicate(timeout=30)[0].decode()
+            self.assertEqual(watcher.returncode, 0, out)
+            # Woken by node B's NOTIFY, not only by node A's own periodic re-read.
+            print("  push started on A, approved through B: answered in %.2f s" % waited)
+        finally:
+            if watcher.poll() is None:
+                watcher.kill()
+                watcher.wait(timeout=10)
 
     def test_report_job_built_on_one_node_is_served_by_both(self):
         username = new_username("report", prefix="mn")
