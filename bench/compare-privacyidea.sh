@@ -66,6 +66,7 @@ PY=$VENV/bin/python
 PORT=$("$BENCH" free-port)
 URL=http://127.0.0.1:$PORT
 KEY=bench-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
+echo "$KEY" >"$WORK/bench-key" # the token seeds' key, for runs by hand in a KEEP=1 dir
 ADMIN_PW=$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
 CLK_TCK=$(getconf CLK_TCK)
 CPUS=$(nproc)
@@ -168,7 +169,7 @@ start_pi() {
     MASTER=$!
     local i
     for ((i = 0; i < 600; i++)); do # at most ~60 s
-        if curl -fsS -o /dev/null --max-time 2 "$URL/healthz/"; then return 0; fi
+        if curl -fs -o /dev/null --max-time 10 "$URL/healthz/" 2>/dev/null; then return 0; fi
         if ! kill -0 "$MASTER" 2>/dev/null; then
             echo "gunicorn exited; its log:" >&2
             cat "$WORK/gunicorn.log" >&2
@@ -213,11 +214,22 @@ check_tokens() {
 
 ROWS=()
 row() { printf '%-34s %8s %9s %9s %7s %8s %10s %8s %8s %7s' "$@"; }
+wait_step() { # waits for the next 30-s TOTP step when fewer than $1 ms are left in this one
+    local left=$((30000 - $(now_ns) / 1000000 % 30000))
+    if ((left < $1)); then
+        echo "   waiting $((left / 1000)) s for a fresh 30-s time step"
+        sleep "$(awk -v ms="$((left + 50))" 'BEGIN { printf "%.3f", ms / 1000 }')"
+    fi
+}
 measure_pi() { # label, PIN sent before each code
-    local label=$1 pin=$2 wait_ms c0 c1 m0 m1 out summary cpu other auths secs
-    wait_ms=$((30000 - $(now_ns) / 1000000 % 30000 + 50))
-    echo "   waiting $((wait_ms / 1000)) s for a fresh 30-s time step"
-    sleep "$(awk -v ms="$wait_ms" 'BEGIN { printf "%.3f", ms / 1000 }')"
+    local label=$1 pin=$2 warm=$((CPUS * PI_THREADS < USERS ? CPUS * PI_THREADS : USERS)) c0 c1 m0 m1 out summary cpu other auths secs
+    # Warm-up: one check per gunicorn thread (first requests fill caches), in a step of its
+    # own, so that the measured run, on the next step, finds every user's code unused.
+    wait_step 15000
+    out=$("$BENCH" privacyidea --pi-url "$URL" --pi-pin "$pin" --users "$USERS" --bench-key "$KEY" --no-step-wait \
+        --requests "$warm" --concurrency "$warm" --timeout-ms 120000 --progress 0)
+    echo "   warm-up: $(grep '^summary ' <<<"$out" | cut -d' ' -f3-6)"
+    wait_step 30000
     c0=$(pi_ticks)
     m0=$(machine_ticks)
     out=$("$BENCH" privacyidea --pi-url "$URL" --pi-pin "$pin" --users "$USERS" --bench-key "$KEY" --no-step-wait \
