@@ -7,7 +7,7 @@
 #      (`pi-manage`);
 #   3. enrolls one TOTP token per user with a known seed (the `twofold seed --bench-key`
 #      rule) through privacyIDEA's management CLI: `pi-tokenjanitor import privacyidea`, one
-#      process for all tokens (about 70 tokens/s here; the admin REST API's /token/init took
+#      process for all tokens (45-70 tokens/s here; the admin REST API's /token/init took
 #      about 180 ms per token, QR code included). Every token gets the OTP PIN $PI_PIN, hashed
 #      as privacyIDEA's default configuration hashes PINs (argon2id, m=64 MiB, t=9, p=4);
 #   4. runs privacyIDEA under gunicorn (gthread workers, workers = CPUs, PI_THREADS threads
