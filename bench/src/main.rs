@@ -8,9 +8,12 @@
 //!   complete authentication per user and 30-s time step;
 //! - `getuserdetails`: a random seeded user per request;
 //! - `adduser`: a fresh unique username per request;
-//! - `mixed`: 90 % auth-totp, 5 % getuserdetails, 5 % adduser.
+//! - `mixed`: 90 % auth-totp, 5 % getuserdetails, 5 % adduser;
+//! - `privacyidea`: privacyIDEA's `/validate/check` with PIN + a fresh TOTP code, one per
+//!   user and 30-s step, for the side-by-side run of `bench/compare-privacyidea.sh`.
 
 mod histogram;
+mod privacyidea;
 mod report;
 mod users;
 mod wire;
@@ -25,6 +28,7 @@ use clap::{Parser, Subcommand};
 use serde_json::json;
 use twofold_proto::properties::Properties;
 
+use crate::privacyidea::PiWire;
 use crate::report::{Stats, Work};
 use crate::users::Users;
 use crate::wire::Wire;
@@ -94,6 +98,15 @@ struct Cli {
     /// Seconds between progress lines on stderr (0: none).
     #[arg(long, global = true, default_value_t = 5)]
     progress: u64,
+    /// privacyidea: the server's base URL (loopback only), e.g. http://127.0.0.1:5000.
+    #[arg(long, global = true)]
+    pi_url: Option<String>,
+    /// privacyidea: the token PIN sent before every code (empty: tokens without a PIN).
+    #[arg(long, global = true, default_value = "")]
+    pi_pin: String,
+    /// privacyidea: the realm sent with every check (default: the server's default realm).
+    #[arg(long, global = true)]
+    pi_realm: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
@@ -106,6 +119,8 @@ enum Command {
     Adduser,
     /// 90 % auth-totp, 5 % getuserdetails, 5 % adduser.
     Mixed,
+    /// privacyIDEA's /validate/check with PIN + the current TOTP code (needs --pi-url).
+    Privacyidea,
     /// Print a free loopback TCP port (for scripts) and exit.
     FreePort,
 }
@@ -117,12 +132,13 @@ impl Command {
             Self::Getuserdetails => "getuserdetails",
             Self::Adduser => "adduser",
             Self::Mixed => "mixed",
+            Self::Privacyidea => "privacyidea",
             Self::FreePort => "free-port",
         }
     }
 
     fn authenticates(self) -> bool {
-        matches!(self, Self::AuthTotp | Self::Mixed)
+        matches!(self, Self::AuthTotp | Self::Mixed | Self::Privacyidea)
     }
 }
 
@@ -164,9 +180,33 @@ impl Rng {
     }
 }
 
+/// The server under load.
+enum Target {
+    /// Twofold (or any PingID API server).
+    PingId(Wire),
+    /// privacyIDEA, for the comparison.
+    PrivacyIdea(PiWire),
+}
+
+impl Target {
+    fn url(&self) -> &str {
+        match self {
+            Self::PingId(wire) => wire.idp_url(),
+            Self::PrivacyIdea(pi) => pi.base_url(),
+        }
+    }
+
+    fn pingid(&self) -> Option<&Wire> {
+        match self {
+            Self::PingId(wire) => Some(wire),
+            Self::PrivacyIdea(_) => None,
+        }
+    }
+}
+
 /// What every worker shares.
 struct Shared {
-    wire: Wire,
+    target: Target,
     users: Users,
     scenario: Command,
     deadline: Instant,
@@ -234,7 +274,7 @@ async fn worker(shared: Arc<Shared>, id: usize) -> Stats {
             break;
         };
         let op = match shared.scenario {
-            Command::AuthTotp => Op::Auth,
+            Command::AuthTotp | Command::Privacyidea => Op::Auth,
             Command::Getuserdetails => Op::Details,
             Command::Adduser => Op::Add,
             _ => match rng.below(100) {
@@ -257,22 +297,34 @@ async fn worker(shared: Arc<Shared>, id: usize) -> Stats {
                     stats.starved += since.elapsed();
                     continue;
                 };
-                if !shared.take(2) {
-                    break;
+                match &shared.target {
+                    Target::PingId(wire) => {
+                        if !shared.take(2) {
+                            break;
+                        }
+                        authenticate(&shared, wire, &mut stats, user, step).await;
+                    }
+                    Target::PrivacyIdea(pi) => {
+                        if !shared.take(1) {
+                            break;
+                        }
+                        validate_check(&shared, pi, &mut stats, user, step).await;
+                    }
                 }
-                authenticate(&shared, &mut stats, user, step).await;
             }
             Op::Details => {
+                let Some(wire) = shared.target.pingid() else { break };
                 if !shared.take(1) {
                     break;
                 }
                 let user = rng.below(shared.users.len());
                 let body = json!({ "userName": shared.users.name(user) });
-                let exchange = shared.wire.call("getuserdetails", &body).await;
+                let exchange = wire.call("getuserdetails", &body).await;
                 stats.record(Work::GetUserDetails, &exchange);
                 shared.requests_done.fetch_add(1, Ordering::Relaxed);
             }
             Op::Add => {
+                let Some(wire) = shared.target.pingid() else { break };
                 if !shared.take(1) {
                     break;
                 }
@@ -285,7 +337,7 @@ async fn worker(shared: Arc<Shared>, id: usize) -> Stats {
                     "lname": "User",
                     "activateUser": false,
                 });
-                let exchange = shared.wire.call("adduser", &body).await;
+                let exchange = wire.call("adduser", &body).await;
                 stats.record(Work::AddUser, &exchange);
                 shared.requests_done.fetch_add(1, Ordering::Relaxed);
             }
@@ -296,11 +348,10 @@ async fn worker(shared: Arc<Shared>, id: usize) -> Stats {
 }
 
 /// One complete authentication of `user` with the code of `step`.
-async fn authenticate(shared: &Shared, stats: &mut Stats, user: usize, step: u64) {
+async fn authenticate(shared: &Shared, wire: &Wire, stats: &mut Stats, user: usize, step: u64) {
     let name = shared.users.name(user);
     let started = Instant::now();
-    let first = shared
-        .wire
+    let first = wire
         .call("startauthentication", &json!({ "spAlias": "web", "userName": name }))
         .await;
     stats.record(Work::StartAuthentication, &first);
@@ -319,11 +370,26 @@ async fn authenticate(shared: &Shared, stats: &mut Stats, user: usize, step: u64
         "otp": shared.users.code(user, step),
         "sessionId": session,
     });
-    let second = shared.wire.call("authoffline", &body).await;
+    let second = wire.call("authoffline", &body).await;
     stats.record(Work::AuthOffline, &second);
     shared.requests_done.fetch_add(1, Ordering::Relaxed);
     if matches!(&second.outcome, Ok(a) if a.error_id == Work::AuthOffline.expected()) {
         stats.authentication.record(micros(started.elapsed()));
+        stats.auths_ok += 1;
+        shared.auths_done.fetch_add(1, Ordering::Relaxed);
+    } else {
+        stats.auths_failed += 1;
+    }
+}
+
+/// One privacyIDEA `/validate/check` of `user` with the PIN and the code of `step`: a
+/// complete authentication in one request.
+async fn validate_check(shared: &Shared, pi: &PiWire, stats: &mut Stats, user: usize, step: u64) {
+    let exchange = pi.check(shared.users.name(user), &shared.users.code(user, step)).await;
+    stats.record(Work::ValidateCheck, &exchange);
+    shared.requests_done.fetch_add(1, Ordering::Relaxed);
+    if matches!(&exchange.outcome, Ok(a) if a.error_id == Work::ValidateCheck.expected()) {
+        stats.authentication.record(micros(exchange.latency));
         stats.auths_ok += 1;
         shared.auths_done.fetch_add(1, Ordering::Relaxed);
     } else {
@@ -432,9 +498,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             scenario.name()
         );
     }
-    let text = std::fs::read_to_string(&cli.props).with_context(|| format!("reading {}", cli.props.display()))?;
-    let props = Properties::parse(&text).with_context(|| format!("parsing {}", cli.props.display()))?;
-    let wire = Wire::new(props, cli.concurrency, Duration::from_millis(cli.timeout_ms))?;
+    let timeout = Duration::from_millis(cli.timeout_ms);
+    let target = if scenario == Command::Privacyidea {
+        let Some(url) = cli.pi_url.as_deref() else {
+            bail!("privacyidea needs --pi-url (the privacyIDEA server, e.g. http://127.0.0.1:5000)");
+        };
+        Target::PrivacyIdea(PiWire::new(
+            url,
+            cli.pi_realm.clone(),
+            cli.pi_pin.clone(),
+            cli.concurrency,
+            timeout,
+        )?)
+    } else {
+        let text = std::fs::read_to_string(&cli.props).with_context(|| format!("reading {}", cli.props.display()))?;
+        let props = Properties::parse(&text).with_context(|| format!("parsing {}", cli.props.display()))?;
+        Target::PingId(Wire::new(props, cli.concurrency, timeout)?)
+    };
     let users = Users::new(
         &cli.prefix,
         cli.users,
@@ -451,7 +531,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .build()
         .context("tokio runtime")?;
     runtime.block_on(async move {
-        preflight(&wire, &users).await?;
+        if let Some(wire) = target.pingid() {
+            preflight(wire, &users).await?;
+        }
         if scenario.authenticates() && !cli.no_step_wait {
             let now_ms = unix_now_ms();
             let wait = Duration::from_millis(30_000 - now_ms % 30_000 + 50);
@@ -464,7 +546,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         let cpu_before = own_cpu_ticks();
         let started = Instant::now();
         let shared = Arc::new(Shared {
-            wire,
+            target,
             users,
             scenario,
             deadline: started + Duration::from_secs_f64(duration),
@@ -494,7 +576,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         };
         let header = report::Header {
             scenario: scenario.name(),
-            idp_url: shared.wire.idp_url().to_string(),
+            idp_url: shared.target.url().to_string(),
             concurrency: cli.concurrency,
             threads: cli.threads,
             rate,

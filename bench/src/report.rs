@@ -15,6 +15,8 @@ pub enum Work {
     AuthOffline,
     GetUserDetails,
     AddUser,
+    /// privacyIDEA's `/validate/check` (the `privacyidea` scenario).
+    ValidateCheck,
 }
 
 impl Work {
@@ -25,13 +27,16 @@ impl Work {
             Self::AuthOffline => "authoffline",
             Self::GetUserDetails => "getuserdetails",
             Self::AddUser => "adduser",
+            Self::ValidateCheck => "validate/check",
         }
     }
 
-    /// The errorId of success in the scenarios (30015: the app's code is awaited).
+    /// The errorId of success in the scenarios (30015: the app's code is awaited; for
+    /// `/validate/check`, [`crate::privacyidea::ACCEPT`]).
     pub fn expected(self) -> u32 {
         match self {
             Self::StartAuthentication => 30_015,
+            Self::ValidateCheck => crate::privacyidea::ACCEPT,
             _ => 200,
         }
     }
@@ -68,7 +73,8 @@ impl OpStats {
 #[derive(Debug, Clone, Default)]
 pub struct Stats {
     pub ops: BTreeMap<Work, OpStats>,
-    /// Complete authentications (startauthentication sent → authoffline 200), µs.
+    /// Complete authentications (startauthentication sent → authoffline 200; for
+    /// privacyIDEA one accepted `/validate/check`), µs.
     pub authentication: Histogram,
     pub auths_ok: u64,
     pub auths_failed: u64,
