@@ -188,7 +188,7 @@ impl Core {
         caller: &OrgCaller,
         username: &str,
         sp_alias: &str,
-    ) -> Result<(User, Service), DomainError> {
+    ) -> Result<(User, Service, crate::store::AuthGuard), DomainError> {
         let name = Username::parse(username).ok_or(DomainError::AuthMalformedUsername)?;
         let service = Service::from_alias(sp_alias).ok_or(DomainError::AuthUnknownService)?;
         // A service the organization switched off cannot be used to sign in (20536).
@@ -209,15 +209,18 @@ impl Core {
         if user.status_at(self.now()) == UserStatus::Suspended {
             return Err(DomainError::UserSuspended);
         }
-        if self.store.auth_guard(user.id).await?.admin_locked {
+        // Read once per request: the later lockout and OTP-block checks use this
+        // snapshot (the lockout itself is kept by conditional writes).
+        let guard = self.store.auth_guard(user.id).await?;
+        if guard.admin_locked {
             return Err(DomainError::AdminLocked);
         }
-        Ok((user, service))
+        Ok((user, service, guard))
     }
 
     /// Lockout (20526) and OTP block (20565): checked once a factor is about to be used.
-    pub(super) async fn factor_guard(&self, user: &User) -> Result<(), DomainError> {
-        let guard = self.lockout_guard(user).await?;
+    pub(super) fn factor_guard(&self, guard: &crate::store::AuthGuard) -> Result<(), DomainError> {
+        self.lockout_guard(guard)?;
         if guard.otp_blocked {
             return Err(DomainError::OtpBlocked);
         }
@@ -226,12 +229,11 @@ impl Core {
 
     /// Lockout (20526) only: pushes are not one-time passcodes, so an OTP block does not
     /// stop them (error-conditions.md, 20565).
-    async fn lockout_guard(&self, user: &User) -> Result<crate::store::AuthGuard, DomainError> {
-        let guard = self.store.auth_guard(user.id).await?;
+    fn lockout_guard(&self, guard: &crate::store::AuthGuard) -> Result<(), DomainError> {
         if guard.locked_until_ms.is_some_and(|until| until > self.now()) {
             return Err(DomainError::LockedOut);
         }
-        Ok(guard)
+        Ok(())
     }
 
     /// startauthentication (and authonline with authType OTP).
@@ -277,7 +279,7 @@ impl Core {
         mode: StartMode,
     ) -> Result<(AuthStart, User, Option<i64>), DomainError> {
         let org = caller.org();
-        let (user, service) = self.auth_user(caller, &req.username, &req.sp_alias).await?;
+        let (user, service, guard) = self.auth_user(caller, &req.username, &req.sp_alias).await?;
         let memberships = self.store.memberships(user.id).await?;
         let membership = memberships.iter().find(|m| m.service == service);
         if membership.is_some_and(|m| !m.active) {
@@ -297,7 +299,7 @@ impl Core {
             };
             return Ok((start, user, None));
         }
-        let guard = self.lockout_guard(&user).await?;
+        self.lockout_guard(&guard)?;
         let devices = self.device_views(org, &user).await?;
         if devices.is_empty() {
             return Err(DomainError::NoDevice);
@@ -496,14 +498,14 @@ impl Core {
     ) -> Result<AuthStart, DomainError> {
         let org = caller.org();
         let result: Result<(AuthStart, User), DomainError> = async {
-            let (user, service) = self.auth_user(caller, &req.username, &req.sp_alias).await?;
+            let (user, service, guard) = self.auth_user(caller, &req.username, &req.sp_alias).await?;
             // Backup authentication is the rescuecode service's flow (spec §5.6).
             if service != Service::RescueCode {
                 return Err(DomainError::NotSupported(
                     "backup authentication uses spAlias rescuecode",
                 ));
             }
-            self.factor_guard(&user).await?;
+            self.factor_guard(&guard)?;
             let kind = match device_type.to_ascii_lowercase().as_str() {
                 "sms" => DeviceType::Sms,
                 "voice" => DeviceType::Voice,
@@ -588,15 +590,20 @@ impl Core {
     ) -> Result<OfflineOutcome, DomainError> {
         let org = caller.org();
         let mut device_for_audit = None;
+        let mut user_for_audit = None;
         let result = self
-            .offline_inner(caller, req, otp, resync, &mut device_for_audit)
+            .offline_inner(caller, req, otp, resync, &mut device_for_audit, &mut user_for_audit)
             .await;
         let code = match &result {
             Ok(OfflineOutcome::Approved(_)) => ErrorId::Ok.code(),
             Ok(OfflineOutcome::ResyncNext) => ErrorId::OathResyncNextPasscode.code(),
             Err(e) => e.error_id().code(),
         };
-        let user = self.audit_user(org, &req.username).await;
+        // The user the checks found; looked up again only when they failed before that.
+        let user = match user_for_audit {
+            Some(user) => Some(user),
+            None => self.audit_user(org, &req.username).await,
+        };
         self.audit(self.audit_event(
             org,
             user.as_ref(),
@@ -617,9 +624,11 @@ impl Core {
         otp: &Otp,
         resync: bool,
         audit_device: &mut Option<i64>,
+        audit_user: &mut Option<User>,
     ) -> Result<OfflineOutcome, DomainError> {
         let org = caller.org();
-        let (user, service) = self.auth_user(caller, &req.username, &req.sp_alias).await?;
+        let (user, service, guard) = self.auth_user(caller, &req.username, &req.sp_alias).await?;
+        *audit_user = Some(user.clone());
         let session_id = req.session_id.as_deref().ok_or(DomainError::InvalidSession)?;
         let session = self.live_session(org, &user, session_id).await?;
         if session.state != "challenge"
@@ -636,7 +645,7 @@ impl Core {
             }
             None => None,
         };
-        self.factor_guard(&user).await?;
+        self.factor_guard(&guard)?;
         // While the session's push waits for the user, the push decides, not a code: a
         // session is approved once.
         if let Some(push) = self.store.session_push(session_id).await?

@@ -185,12 +185,19 @@ impl Core {
     /// count reset); denied or wrong number → failed (a failed factor attempt). The
     /// session writes are conditional, so repeated polls record the outcome once.
     /// True when this call closed the session (so the caller records the outcome once).
+    ///
+    /// An approval counts only if the sign-in is still allowed now (see
+    /// [`still_allowed`](Self::still_allowed)); otherwise that check's error is returned and
+    /// the session stays open, so every later look gives the same answer.
     async fn close_session(&self, org: &Org, push: &Push) -> Result<bool, DomainError> {
         let (to, approved) = match push.state {
             PushState::Approved => ("approved", true),
             PushState::Denied | PushState::WrongNumber => ("failed", false),
             _ => return Ok(false),
         };
+        if approved {
+            self.still_allowed(org, push).await?;
+        }
         if !self.store.transition_session(&push.session_id, "challenge", to).await? {
             return Ok(false);
         }
@@ -205,6 +212,46 @@ impl Core {
                 .await?;
         }
         Ok(true)
+    }
+
+    /// The user's standing can change while a push waits: an administrator suspends the
+    /// user, locks them, or switches the service off (for the organization or for the
+    /// user). The phone's approval then must not sign anyone in: the checks of
+    /// startauthentication run again, on fresh rows (20537, 20524, 20526, 20536).
+    async fn still_allowed(&self, org: &Org, push: &Push) -> Result<(), DomainError> {
+        let user = self
+            .store
+            .user_by_id(push.user_id)
+            .await?
+            .ok_or(DomainError::SessionDeviceGone)?;
+        if user.status_at(self.now()) == crate::model::UserStatus::Suspended {
+            return Err(DomainError::UserSuspended);
+        }
+        let guard = self.store.auth_guard(user.id).await?;
+        if guard.admin_locked {
+            return Err(DomainError::AdminLocked);
+        }
+        if guard.locked_until_ms.is_some_and(|until| until > self.now()) {
+            return Err(DomainError::LockedOut);
+        }
+        let session = self
+            .store
+            .auth_session(&push.session_id)
+            .await?
+            .ok_or(DomainError::InvalidSession)?;
+        let fresh = self.store.org_by_id(org.id).await?;
+        let settings = fresh.as_ref().map_or(&org.settings, |o| &o.settings);
+        if settings.disabled_services.iter().any(|d| *d == session.sp_alias) {
+            return Err(DomainError::ServiceNotActive);
+        }
+        let memberships = self.store.memberships(user.id).await?;
+        if memberships
+            .iter()
+            .any(|m| m.service.alias() == session.sp_alias && !m.active)
+        {
+            return Err(DomainError::ServiceNotActive);
+        }
+        Ok(())
     }
 
     /// authonline with a push authType (CONFIRM, FINGERPRINT_*), with or without a
@@ -258,9 +305,14 @@ impl Core {
         *sent.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(push_id.clone());
         let push = self.await_push(&push_id).await?;
         sent.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
-        self.close_session(caller.org(), &push).await?;
+        let closed = self.close_session(caller.org(), &push).await?;
         if let Some(e) = push_error(&push) {
             return Err(e);
+        }
+        if !closed {
+            // Approved, but the session no longer waited for it: cancelauthentication
+            // won the race. One winner: the cancel was answered 200, so this is 20561.
+            return Err(DomainError::Cancelled);
         }
         let app = self.store.app_device(push.device_id).await?;
         start.step = AuthStep::Approved;
@@ -352,11 +404,15 @@ impl Core {
         if let Some(e) = push_error(&push) {
             return Err(e);
         }
-        Ok(if push.state == PushState::Approved {
-            PushDecision::Approved
-        } else {
-            PushDecision::Waiting
-        })
+        if push.state != PushState::Approved {
+            return Ok(PushDecision::Waiting);
+        }
+        // Approved: the session says whether it counted (a cancel may have come first).
+        match self.store.auth_session(session_id).await?.map(|s| s.state) {
+            Some(state) if state == "approved" => Ok(PushDecision::Approved),
+            Some(state) if state == "cancelled" => Err(DomainError::Cancelled),
+            _ => Err(DomainError::InvalidSession),
+        }
     }
 
     /// The client of a held authonline went away: its push is cancelled (the app closes

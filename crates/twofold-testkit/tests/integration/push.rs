@@ -698,3 +698,138 @@ async fn a_held_request_whose_client_goes_away_cancels_its_push() {
     assert_eq!(answer_next(&phone, true, None).await, "approved");
     assert_ok(&next.await.unwrap());
 }
+
+/// What an administrator does while a push waits; the phone's approval must then not
+/// sign the user in.
+async fn change_standing(app: &TestApp, name: &str, change: &str) {
+    let org = app.core.find_org("default").await.unwrap();
+    match change {
+        "suspend" => assert_ok(&call(app, "suspenduser", json!({"userName": name})).await),
+        "lock" => app.core.set_user_guard(&org, name, Some(true), None).await.unwrap(),
+        "service off" => set(app, "disabled_services", "web").await,
+        other => panic!("unknown change {other}"),
+    }
+}
+
+#[tokio::test]
+async fn an_approval_after_suspend_lock_or_service_off_does_not_sign_in() {
+    for (i, (change, expected)) in [
+        ("suspend", ErrorId::AccountSuspended),
+        ("lock", ErrorId::UserLocked),
+        ("service off", ErrorId::ServiceNotEnabledForUser),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let app = TestApp::start().await;
+        let name = format!("std{i}");
+        let phone = phone(&app, &name).await;
+        // Held (sync) request.
+        let waiting = held(&app, confirm(&name));
+        let list = phone.device.poll(5, None).await.unwrap();
+        change_standing(&app, &name, change).await;
+        let answered = phone.device.answer(&list.pushes[0].push_id, true, None).await.unwrap();
+        assert_eq!(answered.outcome, "approved");
+        let reply = tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_error(&reply, expected);
+        let details = app.client.get_user_details(&name).await.unwrap().body["userDetails"].clone();
+        assert_eq!(details["lastLogin"], Value::Null, "{change}: no login recorded");
+    }
+}
+
+#[tokio::test]
+async fn an_async_approval_after_suspend_answers_20537_on_every_poll() {
+    let app = TestApp::start().await;
+    let phone = phone(&app, "asy").await;
+    let start = call(
+        &app,
+        "startauthentication",
+        json!({"spAlias": "web", "userName": "asy", "async": true}),
+    )
+    .await;
+    assert_error(&start, ErrorId::AwaitingAsyncResponse);
+    let session = start.body["sessionId"].as_str().unwrap().to_string();
+    phone.device.poll(5, None).await.unwrap();
+    change_standing(&app, "asy", "suspend").await;
+    assert_eq!(answer_next(&phone, true, None).await, "approved");
+    for _ in 0..2 {
+        let status = call(&app, "authstatus", json!({"sessionId": session})).await;
+        assert_error(&status, ErrorId::AccountSuspended);
+    }
+}
+
+#[tokio::test]
+async fn a_cancel_that_lands_before_the_approval_wins_for_held_and_async_requests() {
+    use twofold_core::push::PushState;
+    let app = TestApp::start().await;
+    let phone = phone(&app, "can").await;
+    let open = [PushState::Pending, PushState::Delivered];
+    // Held: the session is cancelled, then (before the cancel reaches the push) the phone
+    // approves. The cancel was answered 200, so the held request must not answer 200.
+    let waiting = held(&app, confirm("can"));
+    let list = phone.device.poll(5, None).await.unwrap();
+    let push = app.store().push(&list.pushes[0].push_id).await.unwrap().unwrap();
+    assert!(
+        app.store()
+            .transition_session(&push.session_id, "challenge", "cancelled")
+            .await
+            .unwrap()
+    );
+    assert!(
+        app.store()
+            .transition_push(&push.id, &open, PushState::Approved, app.clock.now_ms())
+            .await
+            .unwrap()
+    );
+    let reply = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_error(&reply, ErrorId::AuthenticationCancelled);
+
+    // Async: the same order, then authstatus.
+    let start = call(
+        &app,
+        "startauthentication",
+        json!({"spAlias": "web", "userName": "can", "async": true}),
+    )
+    .await;
+    let session = start.body["sessionId"].as_str().unwrap().to_string();
+    let list = phone.device.poll(5, None).await.unwrap();
+    let push_id = list.pushes[0].push_id.clone();
+    assert!(
+        app.store()
+            .transition_session(&session, "challenge", "cancelled")
+            .await
+            .unwrap()
+    );
+    assert!(
+        app.store()
+            .transition_push(&push_id, &open, PushState::Approved, app.clock.now_ms())
+            .await
+            .unwrap()
+    );
+    let status = call(&app, "authstatus", json!({"sessionId": session})).await;
+    assert_error(&status, ErrorId::AuthenticationCancelled);
+}
+
+#[tokio::test]
+async fn a_device_timestamp_at_the_edge_of_i64_is_refused_not_a_panic() {
+    let app = TestApp::start().await;
+    let http = reqwest::Client::new();
+    for ts in ["-9223372036854775808", "9223372036854775807"] {
+        let reply = http
+            .get(format!("{}/device/v1/status", base(&app)))
+            .header("x-twofold-device", "1")
+            .header("x-twofold-timestamp", ts)
+            .header("x-twofold-nonce", "abcdefghijklmnopq")
+            .header("x-twofold-signature", data_encoding::BASE64.encode(&[0u8; 64]))
+            .send()
+            .await
+            .expect("an answer, not a dropped connection");
+        assert_eq!(reply.status(), 401, "timestamp {ts}");
+    }
+}
