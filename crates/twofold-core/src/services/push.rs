@@ -241,7 +241,7 @@ impl Core {
             .ok_or(DomainError::InvalidSession)?;
         let fresh = self.store.org_by_id(org.id).await?;
         let settings = fresh.as_ref().map_or(&org.settings, |o| &o.settings);
-        if settings.disabled_services.iter().any(|d| *d == session.sp_alias) {
+        if settings.disabled_services.contains(&session.sp_alias) {
             return Err(DomainError::ServiceNotActive);
         }
         let memberships = self.store.memberships(user.id).await?;
