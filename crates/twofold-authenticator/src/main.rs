@@ -179,7 +179,18 @@ async fn pair(
         app_version: Some(env!("CARGO_PKG_VERSION").into()),
         push_enabled: push && !matches!(platform, Platform::Desktop),
     };
-    let registered = pairing.register(code, &file.key, platform.wire(), facts).await?;
+    let registered = match pairing.register(code, &file.key, platform.wire(), facts).await {
+        Ok(r) => r,
+        Err(e) if e.to_string().contains("multiple_users_per_device") => {
+            return Err(e).context(
+                "this key file is already paired to another user: pair the new user with its own \
+                 --key-file (or allow several users per device: twofold org set <org> \
+                 multiple_users_per_device=true); the activation code is now used, so get a new \
+                 one with getactivationcode",
+            );
+        }
+        Err(e) => return Err(e.into()),
+    };
     let account = Account {
         server: server.trim_end_matches('/').to_string(),
         device_id: registered.device_id,

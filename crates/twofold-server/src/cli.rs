@@ -14,7 +14,12 @@ use twofold_server::{AppState, Settings, router};
 
 /// Twofold: a self-hostable MFA server that speaks the PingID API.
 #[derive(Debug, Parser)]
-#[command(name = "twofold", version, about)]
+#[command(
+    name = "twofold",
+    version,
+    about,
+    after_help = "Logging: TWOFOLD_LOG (tracing filter, default info). Documentation: docs/configuration.md, docs/deployment.md."
+)]
 struct Cli {
     #[command(flatten)]
     settings: Settings,
@@ -489,7 +494,10 @@ async fn healthcheck(settings: &Settings) -> anyhow::Result<()> {
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TWOFOLD_LOG").unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TWOFOLD_LOG")
+                .unwrap_or_else(|_| "info,sqlx::postgres::notice=warn".into()),
+        )
         .init();
     // One server per data directory: a second one would rewrite pingid.properties to its
     // own address and race the first on the same database file.
@@ -517,6 +525,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         settings.listen,
         settings.idp_url()
     );
+    println!("  database:   {}", bootstrap::redact_url(&settings.database_url()));
     println!("  properties: {}", props.display());
     println!("  admin URL:  {}", settings.idp_url());
     println!(

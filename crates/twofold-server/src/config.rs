@@ -34,8 +34,9 @@ pub struct Settings {
     /// Master key file (default `<data-dir>/master.key`, created on first start).
     #[arg(long, global = true, env = "TWOFOLD_MASTER_KEY_FILE")]
     pub master_key_file: Option<PathBuf>,
-    /// Configuration file with the `[delivery]` section (default `<data-dir>/twofold.toml`
-    /// when it exists).
+    /// Configuration file with the `[delivery]` and `[yubico]` sections (default
+    /// `<data-dir>/twofold.toml` when it exists; `TWOFOLD_DELIVERY__…` and
+    /// `TWOFOLD_YUBICO__…` variables override its keys).
     #[arg(long, global = true, env = "TWOFOLD_CONFIG")]
     pub config: Option<PathBuf>,
 }
@@ -118,12 +119,12 @@ impl Settings {
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         };
         let applied = overlay_env(&mut table, std::env::vars()).context("the TWOFOLD_* configuration variables")?;
-        FileConfig::deserialize(toml::Value::Table(table)).with_context(|| {
-            if applied.is_empty() {
-                format!("reading {}", path.display())
-            } else {
-                format!("reading {} with {}", path.display(), applied.join(", "))
-            }
+        let exists = path.exists();
+        FileConfig::deserialize(toml::Value::Table(table)).with_context(|| match (exists, applied.is_empty()) {
+            (true, true) => format!("reading {}", path.display()),
+            (true, false) => format!("reading {} with the variables {}", path.display(), applied.join(", ")),
+            // No file: the variables are the whole configuration.
+            (false, _) => format!("the configuration variables {}", applied.join(", ")),
         })
     }
 
