@@ -189,7 +189,7 @@ async fn pair(
                  one with getactivationcode",
             );
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(e),
     };
     let account = Account {
         server: server.trim_end_matches('/').to_string(),
