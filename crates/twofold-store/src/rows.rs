@@ -9,6 +9,7 @@ use twofold_core::model::{
     ActivationCode, ApiToken, DeviceKind, Membership, Org, OrgSettings, PairingState, Profile, Role, Service,
     TokenScope, User, UserStatus,
 };
+use twofold_core::push::{Push, PushState};
 
 pub(crate) fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Unavailable(format!("stored {what} {value:?} is not valid"))
@@ -151,4 +152,59 @@ pub(crate) fn oath(
 
 pub(crate) fn device_type(name: &str) -> Result<DeviceType, StoreError> {
     DeviceType::from_wire(name).ok_or_else(|| corrupt("device kind", name))
+}
+
+/// A `pushes` row as both engines read it (flags already as booleans).
+pub(crate) struct PushRow {
+    pub id: String,
+    pub session_id: String,
+    pub org_id: i64,
+    pub user_id: i64,
+    pub device_id: i64,
+    pub state: String,
+    pub number: Option<i64>,
+    pub choices: String,
+    pub sp_name: Option<String>,
+    pub sp_logo: Option<String>,
+    pub is_async: bool,
+    pub created_ms: i64,
+    pub ack_deadline_ms: i64,
+    pub expires_ms: i64,
+    pub updated_ms: i64,
+}
+
+impl PushRow {
+    pub fn into_push(self) -> Result<Push, StoreError> {
+        Ok(Push {
+            state: PushState::parse(&self.state).ok_or_else(|| corrupt("push state", &self.state))?,
+            id: self.id,
+            session_id: self.session_id,
+            org_id: OrgId(self.org_id),
+            user_id: UserId(self.user_id),
+            device_id: twofold_core::device::DeviceId(self.device_id),
+            number: self.number.and_then(|n| u32::try_from(n).ok()),
+            choices: self.choices.split(',').filter_map(|c| c.trim().parse().ok()).collect(),
+            sp_name: self.sp_name,
+            sp_logo: self.sp_logo,
+            is_async: self.is_async,
+            created_ms: self.created_ms,
+            ack_deadline_ms: self.ack_deadline_ms,
+            expires_ms: self.expires_ms,
+            updated_ms: self.updated_ms,
+        })
+    }
+}
+
+/// The number-matching choices as stored: `"12,47,83"`.
+pub(crate) fn push_choices(choices: &[u32]) -> String {
+    choices.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+}
+
+/// `'pending', 'delivered'` for an `IN (…)` list; the names are the domain's own.
+pub(crate) fn push_state_list(states: &[PushState]) -> String {
+    states
+        .iter()
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -12,7 +12,7 @@ use twofold_core::store::{NewDevice, PairOutcome, PushStore};
 
 use super::devices::insert_device;
 use super::{SqliteStore, get, is_unique_violation, store_err};
-use crate::rows::{corrupt, device_type};
+use crate::rows::{PushRow, device_type, push_choices, push_state_list};
 
 fn app_device(row: &SqliteRow) -> Result<AppDevice, StoreError> {
     let platform: String = get(row, "platform")?;
@@ -35,36 +35,24 @@ fn app_device(row: &SqliteRow) -> Result<AppDevice, StoreError> {
 }
 
 fn push(row: &SqliteRow) -> Result<Push, StoreError> {
-    let state: String = get(row, "state")?;
-    let choices: String = get(row, "choices")?;
-    let number: Option<i64> = get(row, "number")?;
-    let is_async: i64 = get(row, "is_async")?;
-    Ok(Push {
+    PushRow {
         id: get(row, "id")?,
         session_id: get(row, "session_id")?,
-        org_id: OrgId(get(row, "org_id")?),
-        user_id: UserId(get(row, "user_id")?),
-        device_id: DeviceId(get(row, "device_id")?),
-        state: PushState::parse(&state).ok_or_else(|| corrupt("push state", &state))?,
-        number: number.and_then(|n| u32::try_from(n).ok()),
-        choices: choices.split(',').filter_map(|c| c.trim().parse().ok()).collect(),
+        org_id: get(row, "org_id")?,
+        user_id: get(row, "user_id")?,
+        device_id: get(row, "device_id")?,
+        state: get(row, "state")?,
+        number: get(row, "number")?,
+        choices: get(row, "choices")?,
         sp_name: get(row, "sp_name")?,
         sp_logo: get(row, "sp_logo")?,
-        is_async: is_async != 0,
+        is_async: get::<i64>(row, "is_async")? != 0,
         created_ms: get(row, "created_ms")?,
         ack_deadline_ms: get(row, "ack_deadline_ms")?,
         expires_ms: get(row, "expires_ms")?,
         updated_ms: get(row, "updated_ms")?,
-    })
-}
-
-/// `'pending', 'delivered'` for an `IN (…)` list; the names are the domain's own.
-fn state_list(states: &[PushState]) -> String {
-    states
-        .iter()
-        .map(|s| format!("'{}'", s.as_str()))
-        .collect::<Vec<_>>()
-        .join(", ")
+    }
+    .into_push()
 }
 
 #[async_trait]
@@ -268,7 +256,6 @@ impl PushStore for SqliteStore {
         if recent >= i64::from(rate_limit) {
             return Ok(CreatePush::RateLimited);
         }
-        let choices = p.choices.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
         let inserted = sqlx::query(
             "INSERT INTO pushes (id, session_id, org_id, user_id, device_id, state, number, choices, sp_name, sp_logo, \
              is_async, created_ms, ack_deadline_ms, expires_ms, updated_ms) \
@@ -281,7 +268,7 @@ impl PushStore for SqliteStore {
         .bind(p.device_id.0)
         .bind(p.state.as_str())
         .bind(p.number.map(i64::from))
-        .bind(choices)
+        .bind(push_choices(&p.choices))
         .bind(&p.sp_name)
         .bind(&p.sp_logo)
         .bind(i64::from(p.is_async))
@@ -357,7 +344,7 @@ impl PushStore for SqliteStore {
         }
         let done = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE pushes SET state = $2, updated_ms = $3 WHERE id = $1 AND state IN ({})",
-            state_list(from)
+            push_state_list(from)
         )))
         .bind(id)
         .bind(to.as_str())
