@@ -3,74 +3,72 @@
 //! two nodes) can never both move a session.
 
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
+use rusqlite::{Row, TransactionBehavior, params};
 use twofold_core::StoreError;
 use twofold_core::device::DeviceId;
 use twofold_core::ids::{OrgId, UserId};
 use twofold_core::store::{AttemptOutcome, AuditEvent, AuthGuard, AuthSession, AuthStore};
 
-use super::{SqliteStore, get, store_err};
+use super::SqliteStore;
+use super::db::{Db, Sql};
 
-fn session(row: &SqliteRow) -> Result<AuthSession, StoreError> {
-    let device: Option<i64> = get(row, "device_id")?;
-    let attempts: i64 = get(row, "attempts")?;
+fn session(row: &Row<'_>) -> Sql<AuthSession> {
+    let device: Option<i64> = row.get("device_id")?;
+    let attempts: i64 = row.get("attempts")?;
     Ok(AuthSession {
-        id: get(row, "id")?,
-        org_id: OrgId(get(row, "org_id")?),
-        user_id: UserId(get(row, "user_id")?),
+        id: row.get("id")?,
+        org_id: OrgId(row.get("org_id")?),
+        user_id: UserId(row.get("user_id")?),
         device_id: device.map(DeviceId),
-        kind: get(row, "kind")?,
-        sp_alias: get(row, "sp_alias")?,
-        state: get(row, "state")?,
-        code_hash: get(row, "code_hash")?,
-        backup_channel: get(row, "backup_channel")?,
-        backup_target: get(row, "backup_target")?,
-        resync_counter: get(row, "resync_counter")?,
+        kind: row.get("kind")?,
+        sp_alias: row.get("sp_alias")?,
+        state: row.get("state")?,
+        code_hash: row.get("code_hash")?,
+        backup_channel: row.get("backup_channel")?,
+        backup_target: row.get("backup_target")?,
+        resync_counter: row.get("resync_counter")?,
         attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
-        challenge_expires_ms: get(row, "challenge_expires_ms")?,
-        expires_ms: get(row, "expires_ms")?,
-        created_ms: get(row, "created_ms")?,
+        challenge_expires_ms: row.get("challenge_expires_ms")?,
+        expires_ms: row.get("expires_ms")?,
+        created_ms: row.get("created_ms")?,
     })
 }
 
 #[async_trait]
 impl AuthStore for SqliteStore {
     async fn create_auth_session(&self, s: &AuthSession) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO auth_sessions (id, org_id, user_id, device_id, kind, sp_alias, state, code_hash, backup_channel, \
-             backup_target, resync_counter, attempts, challenge_expires_ms, expires_ms, created_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-        )
-        .bind(&s.id)
-        .bind(s.org_id.0)
-        .bind(s.user_id.0)
-        .bind(s.device_id.map(|d| d.0))
-        .bind(&s.kind)
-        .bind(&s.sp_alias)
-        .bind(&s.state)
-        .bind(&s.code_hash)
-        .bind(&s.backup_channel)
-        .bind(&s.backup_target)
-        .bind(s.resync_counter)
-        .bind(i64::from(s.attempts))
-        .bind(s.challenge_expires_ms)
-        .bind(s.expires_ms)
-        .bind(s.created_ms)
-        .execute(self.writer())
-        .await
-        .map_err(store_err)?;
-        Ok(())
+        self.db()
+            .write(|c| {
+                c.run(
+                    "INSERT INTO auth_sessions (id, org_id, user_id, device_id, kind, sp_alias, state, code_hash, \
+                     backup_channel, backup_target, resync_counter, attempts, challenge_expires_ms, expires_ms, \
+                     created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                    params![
+                        s.id,
+                        s.org_id.0,
+                        s.user_id.0,
+                        s.device_id.map(|d| d.0),
+                        s.kind,
+                        s.sp_alias,
+                        s.state,
+                        s.code_hash,
+                        s.backup_channel,
+                        s.backup_target,
+                        s.resync_counter,
+                        i64::from(s.attempts),
+                        s.challenge_expires_ms,
+                        s.expires_ms,
+                        s.created_ms,
+                    ],
+                )?;
+                Ok(())
+            })
+            .await
     }
 
     async fn auth_session(&self, id: &str) -> Result<Option<AuthSession>, StoreError> {
-        sqlx::query("SELECT * FROM auth_sessions WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await
-            .map_err(store_err)?
-            .as_ref()
-            .map(session)
-            .transpose()
+        self.db()
+            .read(|c| c.one("SELECT * FROM auth_sessions WHERE id = ?1", [id], session))
     }
 
     async fn set_challenge(
@@ -80,42 +78,45 @@ impl AuthStore for SqliteStore {
         code_hash: Option<Vec<u8>>,
         challenge_expires_ms: Option<i64>,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE auth_sessions SET state = 'challenge', device_id = $2, code_hash = $3, challenge_expires_ms = $4, \
-             resync_counter = NULL WHERE id = $1 AND state IN ('selecting', 'challenge')",
-        )
-        .bind(id)
-        .bind(device.map(|d| d.0))
-        .bind(code_hash)
-        .bind(challenge_expires_ms)
-        .execute(self.writer())
-        .await
-        .map_err(store_err)?;
-        Ok(done.rows_affected() == 1)
+        let changed = self
+            .db()
+            .write(|c| {
+                c.run(
+                    "UPDATE auth_sessions SET state = 'challenge', device_id = ?2, code_hash = ?3, \
+                     challenge_expires_ms = ?4, resync_counter = NULL WHERE id = ?1 AND state IN ('selecting', 'challenge')",
+                    params![id, device.map(|d| d.0), code_hash, challenge_expires_ms],
+                )
+            })
+            .await?;
+        Ok(changed == 1)
     }
 
     async fn transition_session(&self, id: &str, from: &str, to: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE auth_sessions SET state = $3 WHERE id = $1 AND state = $2")
-            .bind(id)
-            .bind(from)
-            .bind(to)
-            .execute(self.writer())
-            .await
-            .map_err(store_err)?;
-        Ok(done.rows_affected() == 1)
+        let changed = self
+            .db()
+            .write(|c| {
+                c.run(
+                    "UPDATE auth_sessions SET state = ?3 WHERE id = ?1 AND state = ?2",
+                    params![id, from, to],
+                )
+            })
+            .await?;
+        Ok(changed == 1)
     }
 
     async fn fail_session_attempt(&self, id: &str, max_attempts: u32) -> Result<AttemptOutcome, StoreError> {
-        let attempts: Option<i64> = sqlx::query_scalar(
-            "UPDATE auth_sessions SET attempts = attempts + 1, \
-             state = CASE WHEN attempts + 1 >= $2 THEN 'failed' ELSE 'challenge' END \
-             WHERE id = $1 AND state = 'processing' RETURNING attempts",
-        )
-        .bind(id)
-        .bind(i64::from(max_attempts))
-        .fetch_optional(self.writer())
-        .await
-        .map_err(store_err)?;
+        let attempts: Option<i64> = self
+            .db()
+            .write(|c| {
+                c.one(
+                    "UPDATE auth_sessions SET attempts = attempts + 1, \
+                     state = CASE WHEN attempts + 1 >= ?2 THEN 'failed' ELSE 'challenge' END \
+                     WHERE id = ?1 AND state = 'processing' RETURNING attempts",
+                    params![id, i64::from(max_attempts)],
+                    |r| Ok(r.get(0)?),
+                )
+            })
+            .await?;
         Ok(match attempts {
             None => AttemptOutcome::Gone,
             Some(n) if n >= i64::from(max_attempts) => AttemptOutcome::Exhausted,
@@ -124,48 +125,50 @@ impl AuthStore for SqliteStore {
     }
 
     async fn set_session_resync(&self, id: &str, counter: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE auth_sessions SET resync_counter = $2, state = 'challenge' WHERE id = $1 AND state = 'processing'",
-        )
-        .bind(id)
-        .bind(counter)
-        .execute(self.writer())
-        .await
-        .map_err(store_err)?;
-        Ok(done.rows_affected() == 1)
+        let changed = self
+            .db()
+            .write(|c| {
+                c.run(
+                    "UPDATE auth_sessions SET resync_counter = ?2, state = 'challenge' WHERE id = ?1 AND state = 'processing'",
+                    params![id, counter],
+                )
+            })
+            .await?;
+        Ok(changed == 1)
     }
 
     async fn auth_guard(&self, user: UserId) -> Result<AuthGuard, StoreError> {
-        let row =
-            sqlx::query("SELECT failed_attempts, locked_until_ms, admin_locked, otp_blocked FROM users WHERE id = $1")
-                .bind(user.0)
-                .fetch_optional(self.pool())
-                .await
-                .map_err(store_err)?;
-        let Some(row) = row else {
-            return Ok(AuthGuard::default());
-        };
-        let failed: i64 = get(&row, "failed_attempts")?;
-        Ok(AuthGuard {
-            failed_attempts: u32::try_from(failed).unwrap_or(u32::MAX),
-            locked_until_ms: get(&row, "locked_until_ms")?,
-            admin_locked: get::<bool>(&row, "admin_locked")?,
-            otp_blocked: get::<bool>(&row, "otp_blocked")?,
-        })
+        let guard = self.db().read(|c| {
+            c.one(
+                "SELECT failed_attempts, locked_until_ms, admin_locked, otp_blocked FROM users WHERE id = ?1",
+                [user.0],
+                |r| {
+                    let failed: i64 = r.get("failed_attempts")?;
+                    Ok(AuthGuard {
+                        failed_attempts: u32::try_from(failed).unwrap_or(u32::MAX),
+                        locked_until_ms: r.get("locked_until_ms")?,
+                        admin_locked: r.get("admin_locked")?,
+                        otp_blocked: r.get("otp_blocked")?,
+                    })
+                },
+            )
+        })?;
+        Ok(guard.unwrap_or_default())
     }
 
     async fn record_failure(&self, user: UserId, threshold: u32, lock_until_ms: i64) -> Result<bool, StoreError> {
-        let failed: Option<i64> = sqlx::query_scalar(
-            "UPDATE users SET failed_attempts = CASE WHEN failed_attempts + 1 >= $2 THEN 0 ELSE failed_attempts + 1 END, \
-             locked_until_ms = CASE WHEN failed_attempts + 1 >= $2 THEN $3 ELSE locked_until_ms END \
-             WHERE id = $1 RETURNING failed_attempts",
-        )
-        .bind(user.0)
-        .bind(i64::from(threshold))
-        .bind(lock_until_ms)
-        .fetch_optional(self.writer())
-        .await
-        .map_err(store_err)?;
+        let failed: Option<i64> = self
+            .db()
+            .write(|c| {
+                c.one(
+                    "UPDATE users SET failed_attempts = CASE WHEN failed_attempts + 1 >= ?2 THEN 0 ELSE failed_attempts + 1 END, \
+                     locked_until_ms = CASE WHEN failed_attempts + 1 >= ?2 THEN ?3 ELSE locked_until_ms END \
+                     WHERE id = ?1 RETURNING failed_attempts",
+                    params![user.0, i64::from(threshold), lock_until_ms],
+                    |r| Ok(r.get(0)?),
+                )
+            })
+            .await?;
         Ok(failed == Some(0))
     }
 
@@ -176,23 +179,20 @@ impl AuthStore for SqliteStore {
         now_ms: i64,
         reset_failures: bool,
     ) -> Result<(), StoreError> {
-        let mut tx = self.write_tx().await?;
-        sqlx::query("UPDATE users SET failed_attempts = CASE WHEN $3 THEN 0 ELSE failed_attempts END, last_login_ms = $2 WHERE id = $1")
-            .bind(user.0)
-            .bind(now_ms)
-            .bind(reset_failures)
-            .execute(&mut *tx)
+        self.db()
+            .write(|c| {
+                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                tx.run(
+                    "UPDATE users SET failed_attempts = CASE WHEN ?3 THEN 0 ELSE failed_attempts END, last_login_ms = ?2 \
+                     WHERE id = ?1",
+                    params![user.0, now_ms, reset_failures],
+                )?;
+                if let Some(d) = device {
+                    tx.run("UPDATE devices SET last_used_ms = ?2 WHERE id = ?1", params![d.0, now_ms])?;
+                }
+                Ok(tx.commit()?)
+            })
             .await
-            .map_err(store_err)?;
-        if let Some(d) = device {
-            sqlx::query("UPDATE devices SET last_used_ms = $2 WHERE id = $1")
-                .bind(d.0)
-                .bind(now_ms)
-                .execute(&mut *tx)
-                .await
-                .map_err(store_err)?;
-        }
-        tx.commit().await.map_err(store_err)
     }
 
     async fn set_user_flags(
@@ -201,16 +201,16 @@ impl AuthStore for SqliteStore {
         admin_locked: Option<bool>,
         otp_blocked: Option<bool>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE users SET admin_locked = COALESCE($2, admin_locked), otp_blocked = COALESCE($3, otp_blocked) WHERE id = $1",
-        )
-        .bind(user.0)
-        .bind(admin_locked)
-        .bind(otp_blocked)
-        .execute(self.writer())
-        .await
-        .map_err(store_err)?;
-        Ok(())
+        self.db()
+            .write(|c| {
+                c.run(
+                    "UPDATE users SET admin_locked = COALESCE(?2, admin_locked), otp_blocked = COALESCE(?3, otp_blocked) \
+                     WHERE id = ?1",
+                    params![user.0, admin_locked, otp_blocked],
+                )?;
+                Ok(())
+            })
+            .await
     }
 
     async fn reserve_send(
@@ -221,76 +221,73 @@ impl AuthStore for SqliteStore {
         limit: u32,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.write_tx().await?;
-        sqlx::query("DELETE FROM code_sends WHERE created_ms < $1")
-            .bind(now_ms - 86_400_000)
-            .execute(&mut *tx)
+        self.db()
+            .write(|c| {
+                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                tx.run("DELETE FROM code_sends WHERE created_ms < ?1", [now_ms - 86_400_000])?;
+                let n: i64 = tx
+                    .one(
+                        "SELECT COUNT(*) FROM code_sends WHERE org_id = ?1 AND target = ?2 AND created_ms > ?3",
+                        params![org.0, target, since_ms],
+                        |r| Ok(r.get(0)?),
+                    )?
+                    .unwrap_or(0);
+                if n >= i64::from(limit) {
+                    return Ok(false);
+                }
+                tx.run(
+                    "INSERT INTO code_sends (org_id, target, created_ms) VALUES (?1, ?2, ?3)",
+                    params![org.0, target, now_ms],
+                )?;
+                tx.commit()?;
+                Ok(true)
+            })
             .await
-            .map_err(store_err)?;
-        let n: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM code_sends WHERE org_id = $1 AND target = $2 AND created_ms > $3")
-                .bind(org.0)
-                .bind(target)
-                .bind(since_ms)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(store_err)?;
-        if n >= i64::from(limit) {
-            return Ok(false);
-        }
-        sqlx::query("INSERT INTO code_sends (org_id, target, created_ms) VALUES ($1, $2, $3)")
-            .bind(org.0)
-            .bind(target)
-            .bind(now_ms)
-            .execute(&mut *tx)
-            .await
-            .map_err(store_err)?;
-        tx.commit().await.map_err(store_err)?;
-        Ok(true)
     }
 
     async fn append_audit(&self, e: &AuditEvent) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO audit (org_id, user_id, username, device_id, op, error_id, source_ip, created_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(e.org_id.0)
-        .bind(e.user_id.map(|u| u.0))
-        .bind(&e.username)
-        .bind(e.device_id.map(|d| d.0))
-        .bind(&e.op)
-        .bind(i64::from(e.error_id))
-        .bind(&e.source_ip)
-        .bind(e.created_ms)
-        .execute(self.writer())
-        .await
-        .map_err(store_err)?;
-        Ok(())
+        self.db()
+            .write(|c| {
+                c.run(
+                    "INSERT INTO audit (org_id, user_id, username, device_id, op, error_id, source_ip, created_ms) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![
+                        e.org_id.0,
+                        e.user_id.map(|u| u.0),
+                        e.username,
+                        e.device_id.map(|d| d.0),
+                        e.op,
+                        i64::from(e.error_id),
+                        e.source_ip,
+                        e.created_ms,
+                    ],
+                )?;
+                Ok(())
+            })
+            .await
     }
 
     async fn recent_audit(&self, user: UserId, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM audit WHERE user_id = $1 ORDER BY id DESC LIMIT $2")
-            .bind(user.0)
-            .bind(i64::from(limit))
-            .fetch_all(self.pool())
-            .await
-            .map_err(store_err)?;
-        rows.iter()
-            .map(|r| {
-                let user: Option<i64> = get(r, "user_id")?;
-                let device: Option<i64> = get(r, "device_id")?;
-                let error_id: i64 = get(r, "error_id")?;
-                Ok(AuditEvent {
-                    org_id: OrgId(get(r, "org_id")?),
-                    user_id: user.map(UserId),
-                    username: get(r, "username")?,
-                    device_id: device.map(DeviceId),
-                    op: get(r, "op")?,
-                    error_id: u32::try_from(error_id).unwrap_or(0),
-                    source_ip: get(r, "source_ip")?,
-                    created_ms: get(r, "created_ms")?,
-                })
-            })
-            .collect()
+        self.db().read(|c| {
+            c.all(
+                "SELECT * FROM audit WHERE user_id = ?1 ORDER BY id DESC LIMIT ?2",
+                params![user.0, i64::from(limit)],
+                |r| {
+                    let user: Option<i64> = r.get("user_id")?;
+                    let device: Option<i64> = r.get("device_id")?;
+                    let error_id: i64 = r.get("error_id")?;
+                    Ok(AuditEvent {
+                        org_id: OrgId(r.get("org_id")?),
+                        user_id: user.map(UserId),
+                        username: r.get("username")?,
+                        device_id: device.map(DeviceId),
+                        op: r.get("op")?,
+                        error_id: u32::try_from(error_id).unwrap_or(0),
+                        source_ip: r.get("source_ip")?,
+                        created_ms: r.get("created_ms")?,
+                    })
+                },
+            )
+        })
     }
 }

@@ -1,6 +1,7 @@
 //! The embedded SQLite store (the default).
 
 mod auth;
+mod db;
 mod devices;
 mod jobs;
 mod orgs;
@@ -32,6 +33,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 pub struct SqliteStore {
     pool: SqlitePool,
     writer: SqlitePool,
+    conns: std::sync::Arc<db::Connections>,
 }
 
 /// SQLite result codes that mean "another writer holds the lock": the request lost a
@@ -95,18 +97,20 @@ impl SqliteStore {
         // An in-memory database exists per connection, so tests that use one get a
         // single connection for everything. WAL lets readers run side by side (held
         // pushes re-read their rows often), hence 16 of them.
-        let (pool, writer) = if url.contains(":memory:") {
-            let one = pool_of(1, 30).await.map_err(store_err)?;
-            (one.clone(), one)
-        } else {
-            (
-                pool_of(16, 10).await.map_err(store_err)?,
-                pool_of(1, 30).await.map_err(store_err)?,
-            )
-        };
-        let store = Self { pool, writer };
-        store.migrate().await?;
-        Ok(store)
+        if url.contains(":memory:") || url.contains("mode=memory") {
+            return Err(StoreError::Unavailable(
+                "an in-memory SQLite database is not supported: give a file (sqlite://path)".into(),
+            ));
+        }
+        let path = options.get_filename().to_path_buf();
+        let pool = pool_of(16, 10).await.map_err(store_err)?;
+        let writer = pool_of(1, 30).await.map_err(store_err)?;
+        MIGRATOR
+            .run(&writer)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))?;
+        let conns = std::sync::Arc::new(db::Connections::open(&path)?);
+        Ok(Self { pool, writer, conns })
     }
 
     /// Applies pending migrations.
@@ -132,6 +136,11 @@ impl SqliteStore {
     /// Starts a writing transaction that holds the write lock from its first statement.
     pub(crate) async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
         self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(store_err)
+    }
+
+    /// The store's connections: `db().read(…)` for reads, `db().write(…).await` for writes.
+    pub(crate) fn db(&self) -> &db::Connections {
+        &self.conns
     }
 
     /// The pool for reads.
