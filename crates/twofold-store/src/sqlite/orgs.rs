@@ -1,157 +1,143 @@
 //! Organizations and API tokens on SQLite.
 
 use async_trait::async_trait;
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use rusqlite::{Row, params};
 use twofold_core::StoreError;
 use twofold_core::ids::{ApiTokenId, OrgId};
 use twofold_core::model::{ApiToken, Org, OrgSettings};
 use twofold_core::store::{NewOrg, OrgStore};
 
-use super::{SqliteStore, is_unique_violation, store_err};
+use super::SqliteStore;
+use super::db::{Db, Sql, is_unique_violation};
 use crate::rows::{OrgRow, TokenRow};
 
 const ORG_COLUMNS: &str = "id, alias, name, settings, created_ms";
 const TOKEN_COLUMNS: &str = "token, org_id, scope, sealed_key, created_ms, revoked_ms";
 
-fn org(row: &SqliteRow) -> Result<Org, StoreError> {
-    OrgRow {
-        id: row.try_get("id").map_err(store_err)?,
-        alias: row.try_get("alias").map_err(store_err)?,
-        name: row.try_get("name").map_err(store_err)?,
-        settings: row.try_get("settings").map_err(store_err)?,
-        created_ms: row.try_get("created_ms").map_err(store_err)?,
+fn org(row: &Row<'_>) -> Sql<Org> {
+    Ok(OrgRow {
+        id: row.get("id")?,
+        alias: row.get("alias")?,
+        name: row.get("name")?,
+        settings: row.get("settings")?,
+        created_ms: row.get("created_ms")?,
     }
-    .into_org()
+    .into_org()?)
 }
 
-fn token(row: &SqliteRow) -> Result<ApiToken, StoreError> {
-    TokenRow {
-        token: row.try_get("token").map_err(store_err)?,
-        org_id: row.try_get("org_id").map_err(store_err)?,
-        scope: row.try_get("scope").map_err(store_err)?,
-        sealed_key: row.try_get("sealed_key").map_err(store_err)?,
-        created_ms: row.try_get("created_ms").map_err(store_err)?,
-        revoked_ms: row.try_get("revoked_ms").map_err(store_err)?,
+fn token(row: &Row<'_>) -> Sql<ApiToken> {
+    Ok(TokenRow {
+        token: row.get("token")?,
+        org_id: row.get("org_id")?,
+        scope: row.get("scope")?,
+        sealed_key: row.get("sealed_key")?,
+        created_ms: row.get("created_ms")?,
+        revoked_ms: row.get("revoked_ms")?,
     }
-    .into_token()
+    .into_token()?)
 }
 
 #[async_trait]
 impl OrgStore for SqliteStore {
     async fn create_org(&self, new: &NewOrg) -> Result<Option<Org>, StoreError> {
-        let result = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO orgs (alias, name, created_ms) VALUES ($1, $2, $3) RETURNING {ORG_COLUMNS}"
-        )))
-        .bind(&new.alias)
-        .bind(&new.name)
-        .bind(new.created_ms)
-        .fetch_one(self.writer())
-        .await;
-        match result {
-            Ok(row) => org(&row).map(Some),
-            Err(e) if is_unique_violation(&e) => Ok(None),
-            Err(e) => Err(store_err(e)),
-        }
+        self.db()
+            .write(|c| {
+                match c.one(
+                    &format!("INSERT INTO orgs (alias, name, created_ms) VALUES (?1, ?2, ?3) RETURNING {ORG_COLUMNS}"),
+                    params![new.alias, new.name, new.created_ms],
+                    org,
+                ) {
+                    Ok(Some(created)) => Ok(Some(created)),
+                    Ok(None) => Err(StoreError::Unavailable("org insert returned no row".into()).into()),
+                    Err(f) if is_unique_violation(&f) => Ok(None),
+                    Err(f) => Err(f),
+                }
+            })
+            .await
     }
 
     async fn list_orgs(&self) -> Result<Vec<Org>, StoreError> {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {ORG_COLUMNS} FROM orgs ORDER BY id"
-        )))
-        .fetch_all(self.pool())
-        .await
-        .map_err(store_err)?
-        .iter()
-        .map(org)
-        .collect()
+        self.db()
+            .read(|c| c.all(&format!("SELECT {ORG_COLUMNS} FROM orgs ORDER BY id"), [], org))
     }
 
     async fn org_by_id(&self, id: OrgId) -> Result<Option<Org>, StoreError> {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {ORG_COLUMNS} FROM orgs WHERE id = $1"
-        )))
-        .bind(id.0)
-        .fetch_optional(self.pool())
-        .await
-        .map_err(store_err)?
-        .as_ref()
-        .map(org)
-        .transpose()
+        self.db()
+            .read(|c| c.one(&format!("SELECT {ORG_COLUMNS} FROM orgs WHERE id = ?1"), [id.0], org))
     }
 
     async fn find_org(&self, alias_or_name: &str) -> Result<Option<Org>, StoreError> {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {ORG_COLUMNS} FROM orgs WHERE alias = $1 OR name = $1 ORDER BY alias = $1 DESC LIMIT 1"
-        )))
-        .bind(alias_or_name)
-        .fetch_optional(self.pool())
-        .await
-        .map_err(store_err)?
-        .as_ref()
-        .map(org)
-        .transpose()
+        self.db().read(|c| {
+            c.one(
+                &format!(
+                    "SELECT {ORG_COLUMNS} FROM orgs WHERE alias = ?1 OR name = ?1 ORDER BY alias = ?1 DESC LIMIT 1"
+                ),
+                [alias_or_name],
+                org,
+            )
+        })
     }
 
     async fn update_org_settings(&self, id: OrgId, settings: &OrgSettings) -> Result<(), StoreError> {
-        sqlx::query("UPDATE orgs SET settings = $2 WHERE id = $1")
-            .bind(id.0)
-            .bind(settings.to_text())
-            .execute(self.writer())
+        let text = settings.to_text();
+        self.db()
+            .write(|c| {
+                c.run("UPDATE orgs SET settings = ?2 WHERE id = ?1", params![id.0, text])?;
+                Ok(())
+            })
             .await
-            .map_err(store_err)?;
-        Ok(())
     }
 
     async fn insert_token(&self, t: &ApiToken) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO api_tokens (token, org_id, scope, sealed_key, created_ms, revoked_ms) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&t.token.0)
-        .bind(t.org_id.0)
-        .bind(t.scope.as_str())
-        .bind(&t.sealed_key)
-        .bind(t.created_ms)
-        .bind(t.revoked_ms)
-        .execute(self.writer())
-        .await
-        .map_err(store_err)?;
-        Ok(())
+        self.db()
+            .write(|c| {
+                c.run(
+                    "INSERT INTO api_tokens (token, org_id, scope, sealed_key, created_ms, revoked_ms) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![
+                        t.token.0,
+                        t.org_id.0,
+                        t.scope.as_str(),
+                        t.sealed_key,
+                        t.created_ms,
+                        t.revoked_ms
+                    ],
+                )?;
+                Ok(())
+            })
+            .await
     }
 
     async fn token(&self, id: &ApiTokenId) -> Result<Option<ApiToken>, StoreError> {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE token = $1"
-        )))
-        .bind(&id.0)
-        .fetch_optional(self.pool())
-        .await
-        .map_err(store_err)?
-        .as_ref()
-        .map(token)
-        .transpose()
+        self.db().read(|c| {
+            c.one(
+                &format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE token = ?1"),
+                [&id.0],
+                token,
+            )
+        })
     }
 
     async fn tokens_of(&self, org_id: OrgId) -> Result<Vec<ApiToken>, StoreError> {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE org_id = $1 ORDER BY created_ms, token"
-        )))
-        .bind(org_id.0)
-        .fetch_all(self.pool())
-        .await
-        .map_err(store_err)?
-        .iter()
-        .map(token)
-        .collect()
+        self.db().read(|c| {
+            c.all(
+                &format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE org_id = ?1 ORDER BY created_ms, token"),
+                [org_id.0],
+                token,
+            )
+        })
     }
 
     async fn revoke_token(&self, id: &ApiTokenId, now_ms: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE api_tokens SET revoked_ms = $2 WHERE token = $1 AND revoked_ms IS NULL")
-            .bind(&id.0)
-            .bind(now_ms)
-            .execute(self.writer())
-            .await
-            .map_err(store_err)?;
-        Ok(done.rows_affected() == 1)
+        let changed = self
+            .db()
+            .write(|c| {
+                c.run(
+                    "UPDATE api_tokens SET revoked_ms = ?2 WHERE token = ?1 AND revoked_ms IS NULL",
+                    params![id.0, now_ms],
+                )
+            })
+            .await?;
+        Ok(changed == 1)
     }
 }
