@@ -1,157 +1,174 @@
 //! OATH token stock, counters, resync sessions and jobs on SQLite.
 
 use async_trait::async_trait;
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use rusqlite::{Connection, Row, TransactionBehavior, params};
 use twofold_core::StoreError;
 use twofold_core::device::DeviceId;
 use twofold_core::ids::OrgId;
 use twofold_core::store::{JobRecord, StockToken, TokenStore, YubikeyRecord};
 
-use super::devices::renumber;
-use super::{SqliteStore, store_err};
+use super::SqliteStore;
+use super::db::{Db, Sql};
 use crate::rows::oath;
 
-fn stock(row: &SqliteRow) -> Result<StockToken, StoreError> {
-    let get = |c: &str| -> Result<Option<String>, StoreError> { row.try_get(c).map_err(store_err) };
-    let digits: i64 = row.try_get("digits").map_err(store_err)?;
-    let period: i64 = row.try_get("period").map_err(store_err)?;
+fn stock(row: &Row<'_>) -> Sql<StockToken> {
+    let digits: i64 = row.get("digits")?;
+    let period: i64 = row.get("period")?;
     Ok(StockToken {
-        org_id: OrgId(row.try_get("org_id").map_err(store_err)?),
-        serial: row.try_get("serial").map_err(store_err)?,
-        params: oath(get("kind")?, get("algorithm")?, Some(digits), Some(period))?
+        org_id: OrgId(row.get("org_id")?),
+        serial: row.get("serial")?,
+        params: oath(row.get("kind")?, row.get("algorithm")?, Some(digits), Some(period))?
             .ok_or_else(|| StoreError::Unavailable("stock token without a kind".into()))?,
-        sealed_secret: row.try_get("sealed_secret").map_err(store_err)?,
-        created_ms: row.try_get("created_ms").map_err(store_err)?,
+        sealed_secret: row.get("sealed_secret")?,
+        created_ms: row.get("created_ms")?,
     })
 }
 
-fn job(row: &SqliteRow) -> Result<JobRecord, StoreError> {
+fn job(row: &Row<'_>) -> Sql<JobRecord> {
     Ok(JobRecord {
-        token: row.try_get("token").map_err(store_err)?,
-        org_id: OrgId(row.try_get("org_id").map_err(store_err)?),
-        kind: row.try_get("kind").map_err(store_err)?,
-        status: row.try_get("status").map_err(store_err)?,
-        result: row.try_get("result").map_err(store_err)?,
-        created_ms: row.try_get("created_ms").map_err(store_err)?,
-        finished_ms: row.try_get("finished_ms").map_err(store_err)?,
+        token: row.get("token")?,
+        org_id: OrgId(row.get("org_id")?),
+        kind: row.get("kind")?,
+        status: row.get("status")?,
+        result: row.get("result")?,
+        created_ms: row.get("created_ms")?,
+        finished_ms: row.get("finished_ms")?,
     })
+}
+
+/// Inside a writing transaction: renumbers a user's devices 1, 2, … in their current order
+/// (the same statements as `devices::renumber`, kept here on rusqlite).
+fn renumber(tx: &Connection, user: i64) -> Sql<()> {
+    let ids: Vec<i64> = tx.all(
+        "SELECT id FROM devices WHERE user_id = ?1 ORDER BY position, enrolled_ms, id",
+        [user],
+        |r| Ok(r.get(0)?),
+    )?;
+    for (i, id) in ids.iter().enumerate() {
+        tx.run(
+            "UPDATE devices SET position = ?2 WHERE id = ?1",
+            params![id, i64::try_from(i).unwrap_or(i64::MAX) + 1],
+        )?;
+    }
+    Ok(())
 }
 
 #[async_trait]
 impl TokenStore for SqliteStore {
     async fn insert_stock(&self, tokens: &[StockToken]) -> Result<Vec<String>, StoreError> {
-        let mut tx = self.write_tx().await?;
-        let mut duplicates = Vec::new();
-        for t in tokens {
-            let done = sqlx::query(
-                "INSERT INTO oath_tokens (org_id, serial, kind, algorithm, digits, period, sealed_secret, created_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
-            )
-            .bind(t.org_id.0)
-            .bind(&t.serial)
-            .bind(t.params.kind.as_str())
-            .bind(t.params.algorithm)
-            .bind(i64::from(t.params.digits))
-            .bind(i64::from(t.params.period))
-            .bind(&t.sealed_secret)
-            .bind(t.created_ms)
-            .execute(&mut *tx)
+        self.db()
+            .write(|c| {
+                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let mut duplicates = Vec::new();
+                for t in tokens {
+                    let changed = tx.run(
+                        "INSERT INTO oath_tokens (org_id, serial, kind, algorithm, digits, period, sealed_secret, \
+                         created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
+                        params![
+                            t.org_id.0,
+                            t.serial,
+                            t.params.kind.as_str(),
+                            t.params.algorithm,
+                            i64::from(t.params.digits),
+                            i64::from(t.params.period),
+                            t.sealed_secret,
+                            t.created_ms,
+                        ],
+                    )?;
+                    if changed == 0 {
+                        duplicates.push(t.serial.clone());
+                    }
+                }
+                tx.commit()?;
+                Ok(duplicates)
+            })
             .await
-            .map_err(store_err)?;
-            if done.rows_affected() == 0 {
-                duplicates.push(t.serial.clone());
-            }
-        }
-        tx.commit().await.map_err(store_err)?;
-        Ok(duplicates)
     }
 
     async fn stock_token(&self, org: OrgId, serial: &str) -> Result<Option<StockToken>, StoreError> {
-        sqlx::query("SELECT * FROM oath_tokens WHERE org_id = $1 AND serial = $2")
-            .bind(org.0)
-            .bind(serial)
-            .fetch_optional(self.pool())
-            .await
-            .map_err(store_err)?
-            .as_ref()
-            .map(stock)
-            .transpose()
+        self.db().read(|c| {
+            c.one(
+                "SELECT * FROM oath_tokens WHERE org_id = ?1 AND serial = ?2",
+                params![org.0, serial],
+                stock,
+            )
+        })
     }
 
     async fn paired_serials(&self, org: OrgId, serials: &[String]) -> Result<Vec<(String, String)>, StoreError> {
-        let mut out = Vec::new();
-        for serial in serials {
-            let user: Option<String> = sqlx::query_scalar(
-                "SELECT u.username FROM devices d JOIN users u ON u.id = d.user_id \
-                 WHERE d.org_id = $1 AND d.serial = $2 AND d.kind = 'Hardware Token'",
-            )
-            .bind(org.0)
-            .bind(serial)
-            .fetch_optional(self.pool())
-            .await
-            .map_err(store_err)?;
-            if let Some(user) = user {
-                out.push((serial.clone(), user));
+        self.db().read(|c| {
+            let mut out = Vec::new();
+            for serial in serials {
+                let user: Option<String> = c.one(
+                    "SELECT u.username FROM devices d JOIN users u ON u.id = d.user_id \
+                     WHERE d.org_id = ?1 AND d.serial = ?2 AND d.kind = 'Hardware Token'",
+                    params![org.0, serial],
+                    |r| Ok(r.get(0)?),
+                )?;
+                if let Some(user) = user {
+                    out.push((serial.clone(), user));
+                }
             }
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     async fn revoke_stock(&self, org: OrgId, serials: &[String]) -> Result<u64, StoreError> {
-        let mut tx = self.write_tx().await?;
-        let mut removed = 0;
-        for serial in serials {
-            let owner: Option<i64> = sqlx::query_scalar(
-                "DELETE FROM devices WHERE org_id = $1 AND serial = $2 AND kind = 'Hardware Token' RETURNING user_id",
-            )
-            .bind(org.0)
-            .bind(serial)
-            .fetch_optional(&mut *tx)
+        self.db()
+            .write(|c| {
+                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let mut removed: u64 = 0;
+                for serial in serials {
+                    let owner: Option<i64> = tx.one(
+                        "DELETE FROM devices WHERE org_id = ?1 AND serial = ?2 AND kind = 'Hardware Token' \
+                         RETURNING user_id",
+                        params![org.0, serial],
+                        |r| Ok(r.get(0)?),
+                    )?;
+                    if let Some(user) = owner {
+                        renumber(&tx, user)?;
+                        tx.run(
+                            "UPDATE users SET status = 'PENDING_CHANGE_DEVICE' WHERE id = ?1 AND status = 'ACTIVE' \
+                             AND NOT EXISTS (SELECT 1 FROM devices WHERE user_id = ?1)",
+                            [user],
+                        )?;
+                    }
+                    let changed = tx.run(
+                        "DELETE FROM oath_tokens WHERE org_id = ?1 AND serial = ?2",
+                        params![org.0, serial],
+                    )?;
+                    removed += u64::try_from(changed).unwrap_or(u64::MAX);
+                }
+                tx.commit()?;
+                Ok(removed)
+            })
             .await
-            .map_err(store_err)?;
-            if let Some(user) = owner {
-                renumber(&mut tx, user).await?;
-                sqlx::query(
-                    "UPDATE users SET status = 'PENDING_CHANGE_DEVICE' WHERE id = $1 AND status = 'ACTIVE' \
-                     AND NOT EXISTS (SELECT 1 FROM devices WHERE user_id = $1)",
-                )
-                .bind(user)
-                .execute(&mut *tx)
-                .await
-                .map_err(store_err)?;
-            }
-            removed += sqlx::query("DELETE FROM oath_tokens WHERE org_id = $1 AND serial = $2")
-                .bind(org.0)
-                .bind(serial)
-                .execute(&mut *tx)
-                .await
-                .map_err(store_err)?
-                .rows_affected();
-        }
-        tx.commit().await.map_err(store_err)?;
-        Ok(removed)
     }
 
     async fn swap_counter(&self, device: DeviceId, expected: Option<i64>, new: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE devices SET counter = $3 WHERE id = $1 AND counter IS $2")
-            .bind(device.0)
-            .bind(expected)
-            .bind(new)
-            .execute(self.writer())
-            .await
-            .map_err(store_err)?;
-        Ok(done.rows_affected() == 1)
+        let changed = self
+            .db()
+            .write(|c| {
+                c.run(
+                    "UPDATE devices SET counter = ?3 WHERE id = ?1 AND counter IS ?2",
+                    params![device.0, expected, new],
+                )
+            })
+            .await?;
+        Ok(changed == 1)
     }
 
     async fn set_session_counter(&self, session: &str, counter: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE pairing_sessions SET counter = $2 WHERE id = $1 AND state = 'open'")
-            .bind(session)
-            .bind(counter)
-            .execute(self.writer())
-            .await
-            .map_err(store_err)?;
-        Ok(done.rows_affected() == 1)
+        let changed = self
+            .db()
+            .write(|c| {
+                c.run(
+                    "UPDATE pairing_sessions SET counter = ?2 WHERE id = ?1 AND state = 'open'",
+                    params![session, counter],
+                )
+            })
+            .await?;
+        Ok(changed == 1)
     }
 
     async fn create_resync(
@@ -162,124 +179,119 @@ impl TokenStore for SqliteStore {
         matched: i64,
         expires_ms: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO resync_sessions (id, org_id, device_id, matched, expires_ms) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(id)
-        .bind(org.0)
-        .bind(device.0)
-        .bind(matched)
-        .bind(expires_ms)
-        .execute(self.writer())
-        .await
-        .map_err(store_err)?;
-        Ok(())
+        self.db()
+            .write(|c| {
+                c.run(
+                    "INSERT INTO resync_sessions (id, org_id, device_id, matched, expires_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![id, org.0, device.0, matched, expires_ms],
+                )?;
+                Ok(())
+            })
+            .await
     }
 
     async fn take_resync(&self, id: &str, org: OrgId, now_ms: i64) -> Result<Option<(DeviceId, i64)>, StoreError> {
-        let row = sqlx::query(
-            "UPDATE resync_sessions SET state = 'done' WHERE id = $1 AND org_id = $2 AND state = 'open' AND expires_ms > $3 \
-             RETURNING device_id, matched",
-        )
-        .bind(id)
-        .bind(org.0)
-        .bind(now_ms)
-        .fetch_optional(self.writer())
-        .await
-        .map_err(store_err)?;
-        row.map(|r| {
-            Ok((
-                DeviceId(r.try_get("device_id").map_err(store_err)?),
-                r.try_get("matched").map_err(store_err)?,
-            ))
-        })
-        .transpose()
+        self.db()
+            .write(|c| {
+                c.one(
+                    "UPDATE resync_sessions SET state = 'done' WHERE id = ?1 AND org_id = ?2 AND state = 'open' \
+                     AND expires_ms > ?3 RETURNING device_id, matched",
+                    params![id, org.0, now_ms],
+                    |r| Ok((DeviceId(r.get("device_id")?), r.get("matched")?)),
+                )
+            })
+            .await
     }
 
     async fn insert_yubikeys(&self, keys: &[YubikeyRecord]) -> Result<Vec<String>, StoreError> {
-        let mut tx = self.write_tx().await?;
-        let mut duplicates = Vec::new();
-        for k in keys {
-            let done = sqlx::query(
-                "INSERT INTO yubikeys (org_id, public_id, serial, sealed_secret, counter, created_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-            )
-            .bind(k.org_id.0)
-            .bind(&k.public_id)
-            .bind(&k.serial)
-            .bind(&k.sealed_secret)
-            .bind(k.counter)
-            .bind(k.created_ms)
-            .execute(&mut *tx)
+        self.db()
+            .write(|c| {
+                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let mut duplicates = Vec::new();
+                for k in keys {
+                    let changed = tx.run(
+                        "INSERT INTO yubikeys (org_id, public_id, serial, sealed_secret, counter, created_ms) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+                        params![
+                            k.org_id.0,
+                            k.public_id,
+                            k.serial,
+                            k.sealed_secret,
+                            k.counter,
+                            k.created_ms
+                        ],
+                    )?;
+                    if changed == 0 {
+                        duplicates.push(k.public_id.clone());
+                    }
+                }
+                tx.commit()?;
+                Ok(duplicates)
+            })
             .await
-            .map_err(store_err)?;
-            if done.rows_affected() == 0 {
-                duplicates.push(k.public_id.clone());
-            }
-        }
-        tx.commit().await.map_err(store_err)?;
-        Ok(duplicates)
     }
 
     async fn yubikey(&self, org: OrgId, public_id: &str) -> Result<Option<YubikeyRecord>, StoreError> {
-        let row = sqlx::query("SELECT * FROM yubikeys WHERE org_id = $1 AND public_id = $2")
-            .bind(org.0)
-            .bind(public_id)
-            .fetch_optional(self.pool())
-            .await
-            .map_err(store_err)?;
-        row.map(|r| {
-            Ok(YubikeyRecord {
-                org_id: OrgId(r.try_get("org_id").map_err(store_err)?),
-                public_id: r.try_get("public_id").map_err(store_err)?,
-                serial: r.try_get("serial").map_err(store_err)?,
-                sealed_secret: r.try_get("sealed_secret").map_err(store_err)?,
-                counter: r.try_get("counter").map_err(store_err)?,
-                created_ms: r.try_get("created_ms").map_err(store_err)?,
-            })
+        self.db().read(|c| {
+            c.one(
+                "SELECT * FROM yubikeys WHERE org_id = ?1 AND public_id = ?2",
+                params![org.0, public_id],
+                |r| {
+                    Ok(YubikeyRecord {
+                        org_id: OrgId(r.get("org_id")?),
+                        public_id: r.get("public_id")?,
+                        serial: r.get("serial")?,
+                        sealed_secret: r.get("sealed_secret")?,
+                        counter: r.get("counter")?,
+                        created_ms: r.get("created_ms")?,
+                    })
+                },
+            )
         })
-        .transpose()
     }
 
     async fn raise_yubikey_counter(&self, org: OrgId, public_id: &str, new: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE yubikeys SET counter = $3 WHERE org_id = $1 AND public_id = $2 AND (counter IS NULL OR counter < $3)",
-        )
-        .bind(org.0)
-        .bind(public_id)
-        .bind(new)
-        .execute(self.writer())
-        .await
-        .map_err(store_err)?;
-        Ok(done.rows_affected() == 1)
+        let changed = self
+            .db()
+            .write(|c| {
+                c.run(
+                    "UPDATE yubikeys SET counter = ?3 WHERE org_id = ?1 AND public_id = ?2 \
+                     AND (counter IS NULL OR counter < ?3)",
+                    params![org.0, public_id, new],
+                )
+            })
+            .await?;
+        Ok(changed == 1)
     }
 
     async fn insert_job(&self, j: &JobRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO jobs (token, org_id, kind, status, result, created_ms, finished_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&j.token)
-        .bind(j.org_id.0)
-        .bind(&j.kind)
-        .bind(&j.status)
-        .bind(&j.result)
-        .bind(j.created_ms)
-        .bind(j.finished_ms)
-        .execute(self.writer())
-        .await
-        .map_err(store_err)?;
-        Ok(())
+        self.db()
+            .write(|c| {
+                c.run(
+                    "INSERT INTO jobs (token, org_id, kind, status, result, created_ms, finished_ms) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![
+                        j.token,
+                        j.org_id.0,
+                        j.kind,
+                        j.status,
+                        j.result,
+                        j.created_ms,
+                        j.finished_ms
+                    ],
+                )?;
+                Ok(())
+            })
+            .await
     }
 
     async fn job(&self, org: OrgId, token: &str) -> Result<Option<JobRecord>, StoreError> {
-        sqlx::query("SELECT * FROM jobs WHERE org_id = $1 AND token = $2")
-            .bind(org.0)
-            .bind(token)
-            .fetch_optional(self.pool())
-            .await
-            .map_err(store_err)?
-            .as_ref()
-            .map(job)
-            .transpose()
+        self.db().read(|c| {
+            c.one(
+                "SELECT * FROM jobs WHERE org_id = ?1 AND token = ?2",
+                params![org.0, token],
+                job,
+            )
+        })
     }
 }
