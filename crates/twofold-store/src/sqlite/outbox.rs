@@ -1,43 +1,46 @@
 //! The durable message outbox on SQLite.
 
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
+use rusqlite::{Row, params};
 use twofold_core::StoreError;
 use twofold_core::store::{OutboxRecord, OutboxStore};
 
-use super::{SqliteStore, get, store_err};
+use super::SqliteStore;
+use super::db::{Db, Sql};
 
-fn record(row: &SqliteRow) -> Result<OutboxRecord, StoreError> {
-    let attempts: i64 = get(row, "attempts")?;
+fn record(row: &Row<'_>) -> Sql<OutboxRecord> {
+    let attempts: i64 = row.get("attempts")?;
     Ok(OutboxRecord {
-        id: get(row, "id")?,
-        channel: get(row, "channel")?,
-        payload: get(row, "payload")?,
-        state: get(row, "state")?,
+        id: row.get("id")?,
+        channel: row.get("channel")?,
+        payload: row.get("payload")?,
+        state: row.get("state")?,
         attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
-        created_ms: get(row, "created_ms")?,
-        expires_ms: get(row, "expires_ms")?,
-        claimed_ms: get(row, "claimed_ms")?,
-        error: get(row, "error")?,
+        created_ms: row.get("created_ms")?,
+        expires_ms: row.get("expires_ms")?,
+        claimed_ms: row.get("claimed_ms")?,
+        error: row.get("error")?,
     })
+}
+
+/// A count of changed rows as the port reports it.
+fn count(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
 }
 
 #[async_trait]
 impl OutboxStore for SqliteStore {
     async fn enqueue_message(&self, m: &OutboxRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO outbox (id, channel, payload, state, attempts, created_ms, expires_ms) \
-             VALUES ($1, $2, $3, 'pending', 0, $4, $5) ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(&m.id)
-        .bind(&m.channel)
-        .bind(&m.payload)
-        .bind(m.created_ms)
-        .bind(m.expires_ms)
-        .execute(self.writer())
-        .await
-        .map_err(store_err)?;
-        Ok(())
+        self.db()
+            .write(|c| {
+                c.run(
+                    "INSERT INTO outbox (id, channel, payload, state, attempts, created_ms, expires_ms) \
+                     VALUES (?1, ?2, ?3, 'pending', 0, ?4, ?5) ON CONFLICT (id) DO NOTHING",
+                    params![m.id, m.channel, m.payload, m.created_ms, m.expires_ms],
+                )?;
+                Ok(())
+            })
+            .await
     }
 
     async fn claim_messages(
@@ -48,21 +51,21 @@ impl OutboxStore for SqliteStore {
     ) -> Result<Vec<OutboxRecord>, StoreError> {
         // The state test is repeated outside the sub-select so that the UPDATE itself is
         // the conditional write: a row another worker claimed in between is skipped.
-        let rows = sqlx::query(
-            "UPDATE outbox SET state = 'sending', claimed_ms = $1, attempts = attempts + 1 \
-             WHERE id IN (SELECT id FROM outbox \
-                 WHERE (state = 'pending' OR (state = 'sending' AND claimed_ms < $2)) AND expires_ms > $1 \
-                 ORDER BY created_ms LIMIT $3) \
-             AND (state = 'pending' OR (state = 'sending' AND claimed_ms < $2)) AND expires_ms > $1 \
-             RETURNING id, channel, payload, state, attempts, created_ms, expires_ms, claimed_ms, error",
-        )
-        .bind(now_ms)
-        .bind(lease_expired_ms)
-        .bind(i64::from(limit))
-        .fetch_all(self.writer())
-        .await
-        .map_err(store_err)?;
-        let mut claimed = rows.iter().map(record).collect::<Result<Vec<_>, _>>()?;
+        let mut claimed = self
+            .db()
+            .write(|c| {
+                c.all(
+                    "UPDATE outbox SET state = 'sending', claimed_ms = ?1, attempts = attempts + 1 \
+                     WHERE id IN (SELECT id FROM outbox \
+                         WHERE (state = 'pending' OR (state = 'sending' AND claimed_ms < ?2)) AND expires_ms > ?1 \
+                         ORDER BY created_ms LIMIT ?3) \
+                     AND (state = 'pending' OR (state = 'sending' AND claimed_ms < ?2)) AND expires_ms > ?1 \
+                     RETURNING id, channel, payload, state, attempts, created_ms, expires_ms, claimed_ms, error",
+                    params![now_ms, lease_expired_ms, i64::from(limit)],
+                    record,
+                )
+            })
+            .await?;
         claimed.sort_by_key(|m| m.created_ms);
         Ok(claimed)
     }
@@ -75,60 +78,58 @@ impl OutboxStore for SqliteStore {
         error: Option<&str>,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE outbox SET state = $3, error = $4, finished_ms = $5, payload = NULL \
-             WHERE id = $1 AND state = 'sending' AND claimed_ms = $2",
-        )
-        .bind(id)
-        .bind(claimed_ms)
-        .bind(state)
-        .bind(error)
-        .bind(now_ms)
-        .execute(self.writer())
-        .await
-        .map_err(store_err)?;
-        Ok(done.rows_affected() == 1)
+        let changed = self
+            .db()
+            .write(|c| {
+                c.run(
+                    "UPDATE outbox SET state = ?3, error = ?4, finished_ms = ?5, payload = NULL \
+                     WHERE id = ?1 AND state = 'sending' AND claimed_ms = ?2",
+                    params![id, claimed_ms, state, error, now_ms],
+                )
+            })
+            .await?;
+        Ok(changed == 1)
     }
 
     async fn message_state(&self, id: &str) -> Result<Option<(String, Option<String>)>, StoreError> {
-        let row = sqlx::query("SELECT state, error FROM outbox WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await
-            .map_err(store_err)?;
-        row.map(|r| Ok((get(&r, "state")?, get(&r, "error")?))).transpose()
+        self.db().read(|c| {
+            c.one("SELECT state, error FROM outbox WHERE id = ?1", [id], |r| {
+                Ok((r.get("state")?, r.get("error")?))
+            })
+        })
     }
 
     async fn abandon_message(&self, id: &str, reason: &str, now_ms: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE outbox SET state = 'failed', error = $2, finished_ms = $3, payload = NULL \
-             WHERE id = $1 AND state = 'pending'",
-        )
-        .bind(id)
-        .bind(reason)
-        .bind(now_ms)
-        .execute(self.writer())
-        .await
-        .map_err(store_err)?;
-        Ok(done.rows_affected() == 1)
+        let changed = self
+            .db()
+            .write(|c| {
+                c.run(
+                    "UPDATE outbox SET state = 'failed', error = ?2, finished_ms = ?3, payload = NULL \
+                     WHERE id = ?1 AND state = 'pending'",
+                    params![id, reason, now_ms],
+                )
+            })
+            .await?;
+        Ok(changed == 1)
     }
 
     async fn sweep_messages(&self, now_ms: i64, finished_before_ms: i64) -> Result<(u64, u64), StoreError> {
-        let expired = sqlx::query(
-            "UPDATE outbox SET state = 'failed', error = 'expired', finished_ms = $1, payload = NULL \
-             WHERE state IN ('pending', 'sending') AND expires_ms <= $1",
-        )
-        .bind(now_ms)
-        .execute(self.writer())
-        .await
-        .map_err(store_err)?
-        .rows_affected();
-        let deleted = sqlx::query("DELETE FROM outbox WHERE state IN ('sent', 'failed') AND finished_ms < $1")
-            .bind(finished_before_ms)
-            .execute(self.writer())
-            .await
-            .map_err(store_err)?
-            .rows_affected();
-        Ok((expired, deleted))
+        // Two statements, each its own transaction, as before.
+        let (expired, deleted) = self
+            .db()
+            .write(|c| {
+                let expired = c.run(
+                    "UPDATE outbox SET state = 'failed', error = 'expired', finished_ms = ?1, payload = NULL \
+                     WHERE state IN ('pending', 'sending') AND expires_ms <= ?1",
+                    [now_ms],
+                )?;
+                let deleted = c.run(
+                    "DELETE FROM outbox WHERE state IN ('sent', 'failed') AND finished_ms < ?1",
+                    [finished_before_ms],
+                )?;
+                Ok((expired, deleted))
+            })
+            .await?;
+        Ok((count(expired), count(deleted)))
     }
 }

@@ -3,72 +3,174 @@
 //! an insert that a replay fails.
 
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
+use rusqlite::{Connection, Row, TransactionBehavior, params};
 use twofold_core::StoreError;
-use twofold_core::device::DeviceId;
+use twofold_core::device::{Device, DeviceId, DeviceType};
 use twofold_core::ids::{OrgId, UserId};
 use twofold_core::push::{AppDevice, AppFacts, AppPairOutcome, CreatePush, Push, PushState};
 use twofold_core::store::{NewDevice, PairOutcome, PushStore};
 
-use super::devices::insert_device;
-use super::{SqliteStore, get, is_unique_violation, store_err};
-use crate::rows::{PushRow, device_type, push_choices, push_state_list};
+use super::SqliteStore;
+use super::db::{Db, Sql, is_unique_violation};
+use crate::rows::{PushRow, device_type, oath, push_choices, push_state_list};
 
-fn app_device(row: &SqliteRow) -> Result<AppDevice, StoreError> {
-    let platform: String = get(row, "platform")?;
-    let push_enabled: i64 = get(row, "push_enabled")?;
+fn app_device(row: &Row<'_>) -> Sql<AppDevice> {
+    let platform: String = row.get("platform")?;
+    let push_enabled: i64 = row.get("push_enabled")?;
     Ok(AppDevice {
-        device_id: DeviceId(get(row, "device_id")?),
-        org_id: OrgId(get(row, "org_id")?),
-        user_id: UserId(get(row, "user_id")?),
+        device_id: DeviceId(row.get("device_id")?),
+        org_id: OrgId(row.get("org_id")?),
+        user_id: UserId(row.get("user_id")?),
         platform: device_type(&platform)?,
-        public_key: get(row, "public_key")?,
+        public_key: row.get("public_key")?,
         facts: AppFacts {
-            model: get(row, "model")?,
-            os_version: get(row, "os_version")?,
-            app_version: get(row, "app_version")?,
+            model: row.get("model")?,
+            os_version: row.get("os_version")?,
+            app_version: row.get("app_version")?,
             push_enabled: push_enabled != 0,
         },
-        last_seen_ms: get(row, "last_seen_ms")?,
-        poll_until_ms: get(row, "poll_until_ms")?,
+        last_seen_ms: row.get("last_seen_ms")?,
+        poll_until_ms: row.get("poll_until_ms")?,
     })
 }
 
-fn push(row: &SqliteRow) -> Result<Push, StoreError> {
-    PushRow {
-        id: get(row, "id")?,
-        session_id: get(row, "session_id")?,
-        org_id: get(row, "org_id")?,
-        user_id: get(row, "user_id")?,
-        device_id: get(row, "device_id")?,
-        state: get(row, "state")?,
-        number: get(row, "number")?,
-        choices: get(row, "choices")?,
-        sp_name: get(row, "sp_name")?,
-        sp_logo: get(row, "sp_logo")?,
-        is_async: get::<i64>(row, "is_async")? != 0,
-        created_ms: get(row, "created_ms")?,
-        ack_deadline_ms: get(row, "ack_deadline_ms")?,
-        expires_ms: get(row, "expires_ms")?,
-        updated_ms: get(row, "updated_ms")?,
+fn push(row: &Row<'_>) -> Sql<Push> {
+    let is_async: i64 = row.get("is_async")?;
+    Ok(PushRow {
+        id: row.get("id")?,
+        session_id: row.get("session_id")?,
+        org_id: row.get("org_id")?,
+        user_id: row.get("user_id")?,
+        device_id: row.get("device_id")?,
+        state: row.get("state")?,
+        number: row.get("number")?,
+        choices: row.get("choices")?,
+        sp_name: row.get("sp_name")?,
+        sp_logo: row.get("sp_logo")?,
+        is_async: is_async != 0,
+        created_ms: row.get("created_ms")?,
+        ack_deadline_ms: row.get("ack_deadline_ms")?,
+        expires_ms: row.get("expires_ms")?,
+        updated_ms: row.get("updated_ms")?,
     }
-    .into_push()
+    .into_push()?)
+}
+
+// TEMPORARY: a rusqlite copy of `super::devices::insert_device` (still on sqlx while
+// devices.rs is being converted). Once devices.rs is on rusqlite, delete everything from
+// here to `insert_device` included and import `super::devices::insert_device` instead
+// (the call below passes `&tx`, which derefs to `&Connection`).
+const DEVICE_COLUMNS: &str = "id, uuid, user_id, org_id, kind, position, nickname, phone, email, serial, oath_kind, \
+                              oath_algorithm, oath_digits, oath_period, sealed_secret, counter, enrolled_ms, last_used_ms";
+
+fn device(row: &Row<'_>) -> Sql<Device> {
+    let kind: String = row.get("kind")?;
+    Ok(Device {
+        id: DeviceId(row.get("id")?),
+        uuid: row.get("uuid")?,
+        user_id: UserId(row.get("user_id")?),
+        org_id: OrgId(row.get("org_id")?),
+        kind: device_type(&kind)?,
+        position: row.get("position")?,
+        nickname: row.get("nickname")?,
+        phone: row.get("phone")?,
+        email: row.get("email")?,
+        serial: row.get("serial")?,
+        oath: oath(
+            row.get("oath_kind")?,
+            row.get("oath_algorithm")?,
+            row.get("oath_digits")?,
+            row.get("oath_period")?,
+        )?,
+        sealed_secret: row.get("sealed_secret")?,
+        counter: row.get("counter")?,
+        enrolled_ms: row.get("enrolled_ms")?,
+        last_used_ms: row.get("last_used_ms")?,
+    })
+}
+
+/// The first free default nickname ("SMS 1", "SMS 2", ...) among the user's devices.
+fn default_nickname(c: &Connection, user: i64, kind: DeviceType) -> Sql<String> {
+    let taken: Vec<String> = c.all("SELECT nickname FROM devices WHERE user_id = ?1", [user], |r| {
+        Ok(r.get(0)?)
+    })?;
+    let stem = kind.nickname_stem();
+    Ok((1..)
+        .map(|n| format!("{stem} {n}"))
+        .find(|name| !taken.contains(name))
+        .unwrap_or_else(|| stem.to_string()))
+}
+
+/// Inside a pairing transaction: checks the user is not SUSPENDED and has fewer than
+/// `max_devices` devices, inserts the device at the next position with a default
+/// nickname, and makes the user ACTIVE. The caller commits only on `Paired`.
+fn insert_device(c: &Connection, d: &NewDevice, max_devices: u32) -> Sql<PairOutcome> {
+    let status: Option<String> = c.one("SELECT status FROM users WHERE id = ?1", [d.user_id.0], |r| {
+        Ok(r.get(0)?)
+    })?;
+    if status.as_deref().is_none_or(|s| s == "SUSPENDED") {
+        return Ok(PairOutcome::UserNotPairable);
+    }
+    let count: i64 = c
+        .one("SELECT COUNT(*) FROM devices WHERE user_id = ?1", [d.user_id.0], |r| {
+            Ok(r.get(0)?)
+        })?
+        .unwrap_or(0);
+    if count >= i64::from(max_devices) {
+        return Ok(PairOutcome::TooManyDevices);
+    }
+    let nickname = default_nickname(c, d.user_id.0, d.kind)?;
+    let inserted = c.one(
+        &format!(
+            "INSERT INTO devices (id, uuid, user_id, org_id, kind, position, nickname, phone, email, serial, oath_kind, \
+             oath_algorithm, oath_digits, oath_period, sealed_secret, counter, enrolled_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) RETURNING {DEVICE_COLUMNS}"
+        ),
+        params![
+            d.id.0,
+            d.uuid,
+            d.user_id.0,
+            d.org_id.0,
+            d.kind.wire_name(),
+            count + 1,
+            nickname,
+            d.phone,
+            d.email,
+            d.serial,
+            d.oath.map(|o| o.kind.as_str()),
+            d.oath.map(|o| o.algorithm),
+            d.oath.map(|o| i64::from(o.digits)),
+            d.oath.map(|o| i64::from(o.period)),
+            d.sealed_secret,
+            d.counter,
+            d.enrolled_ms,
+        ],
+        device,
+    );
+    let paired = match inserted {
+        Ok(Some(device)) => device,
+        Ok(None) => return Err(rusqlite::Error::QueryReturnedNoRows.into()),
+        Err(e) if is_unique_violation(&e) => return Ok(PairOutcome::Conflict),
+        Err(e) => return Err(e),
+    };
+    c.run("UPDATE users SET status = 'ACTIVE' WHERE id = ?1", [d.user_id.0])?;
+    Ok(PairOutcome::Paired(Box::new(paired)))
 }
 
 #[async_trait]
 impl PushStore for SqliteStore {
     async fn claim_activation_code(&self, org: OrgId, hash: &[u8], now_ms: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE activation_codes SET state = 'VERIFIED' \
-             WHERE org_id = $1 AND code_hash = $2 AND state = 'NOT_CLAIMED' AND expires_ms > $3",
-        )
-        .bind(org.0)
-        .bind(hash)
-        .bind(now_ms)
-        .execute(self.writer())
-        .await
-        .map_err(store_err)?;
-        Ok(done.rows_affected() == 1)
+        let changed = self
+            .db()
+            .write(|c| {
+                c.run(
+                    "UPDATE activation_codes SET state = 'VERIFIED' \
+                     WHERE org_id = ?1 AND code_hash = ?2 AND state = 'NOT_CLAIMED' AND expires_ms > ?3",
+                    params![org.0, hash, now_ms],
+                )
+            })
+            .await?;
+        Ok(changed == 1)
     }
 
     async fn pair_app_device(
@@ -79,97 +181,82 @@ impl PushStore for SqliteStore {
         max_devices: u32,
         multiple_users: bool,
     ) -> Result<AppPairOutcome, StoreError> {
-        let mut tx = self.write_tx().await?;
-        let moved = sqlx::query(
-            "UPDATE activation_codes SET state = 'PAIRED', device_id = $3 \
-             WHERE org_id = $1 AND code_hash = $2 AND state = 'VERIFIED' AND user_id = $4",
-        )
-        .bind(d.org_id.0)
-        .bind(hash)
-        .bind(d.id.0)
-        .bind(d.user_id.0)
-        .execute(&mut *tx)
-        .await
-        .map_err(store_err)?;
-        if moved.rows_affected() != 1 {
-            return Ok(AppPairOutcome::CodeGone);
-        }
-        if !multiple_users {
-            let other: Option<i64> = sqlx::query_scalar(
-                "SELECT user_id FROM app_devices WHERE org_id = $1 AND public_key = $2 AND user_id <> $3 LIMIT 1",
-            )
-            .bind(d.org_id.0)
-            .bind(&app.public_key)
-            .bind(d.user_id.0)
-            .fetch_optional(&mut *tx)
+        self.db()
+            .write(|c| {
+                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let moved = tx.run(
+                    "UPDATE activation_codes SET state = 'PAIRED', device_id = ?3 \
+                     WHERE org_id = ?1 AND code_hash = ?2 AND state = 'VERIFIED' AND user_id = ?4",
+                    params![d.org_id.0, hash, d.id.0, d.user_id.0],
+                )?;
+                if moved != 1 {
+                    return Ok(AppPairOutcome::CodeGone);
+                }
+                if !multiple_users {
+                    let other: Option<i64> = tx.one(
+                        "SELECT user_id FROM app_devices WHERE org_id = ?1 AND public_key = ?2 AND user_id <> ?3 LIMIT 1",
+                        params![d.org_id.0, app.public_key, d.user_id.0],
+                        |r| Ok(r.get(0)?),
+                    )?;
+                    if other.is_some() {
+                        return Ok(AppPairOutcome::KeyInUse);
+                    }
+                }
+                let paired = match insert_device(&tx, d, max_devices)? {
+                    PairOutcome::Paired(device) => device,
+                    PairOutcome::TooManyDevices => return Ok(AppPairOutcome::TooManyDevices),
+                    PairOutcome::UserNotPairable => return Ok(AppPairOutcome::UserNotPairable),
+                    PairOutcome::SessionGone => return Ok(AppPairOutcome::CodeGone),
+                    PairOutcome::Conflict => return Ok(AppPairOutcome::Conflict),
+                };
+                let inserted = tx.run(
+                    "INSERT INTO app_devices (device_id, org_id, user_id, platform, public_key, model, os_version, \
+                     app_version, push_enabled, last_seen_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    params![
+                        d.id.0,
+                        d.org_id.0,
+                        d.user_id.0,
+                        app.platform.wire_name(),
+                        app.public_key,
+                        app.facts.model,
+                        app.facts.os_version,
+                        app.facts.app_version,
+                        i64::from(app.facts.push_enabled),
+                        app.last_seen_ms,
+                    ],
+                );
+                match inserted {
+                    Ok(_) => {}
+                    Err(e) if is_unique_violation(&e) => return Ok(AppPairOutcome::Conflict),
+                    Err(e) => return Err(e),
+                }
+                tx.commit()?;
+                Ok(AppPairOutcome::Paired(paired))
+            })
             .await
-            .map_err(store_err)?;
-            if other.is_some() {
-                return Ok(AppPairOutcome::KeyInUse);
-            }
-        }
-        let paired = match insert_device(&mut tx, d, max_devices).await? {
-            PairOutcome::Paired(device) => device,
-            PairOutcome::TooManyDevices => return Ok(AppPairOutcome::TooManyDevices),
-            PairOutcome::UserNotPairable => return Ok(AppPairOutcome::UserNotPairable),
-            PairOutcome::SessionGone => return Ok(AppPairOutcome::CodeGone),
-            PairOutcome::Conflict => return Ok(AppPairOutcome::Conflict),
-        };
-        let inserted = sqlx::query(
-            "INSERT INTO app_devices (device_id, org_id, user_id, platform, public_key, model, os_version, \
-             app_version, push_enabled, last_seen_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(d.id.0)
-        .bind(d.org_id.0)
-        .bind(d.user_id.0)
-        .bind(app.platform.wire_name())
-        .bind(&app.public_key)
-        .bind(&app.facts.model)
-        .bind(&app.facts.os_version)
-        .bind(&app.facts.app_version)
-        .bind(i64::from(app.facts.push_enabled))
-        .bind(app.last_seen_ms)
-        .execute(&mut *tx)
-        .await;
-        match inserted {
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => return Ok(AppPairOutcome::Conflict),
-            Err(e) => return Err(store_err(e)),
-        }
-        tx.commit().await.map_err(store_err)?;
-        Ok(AppPairOutcome::Paired(paired))
     }
 
     async fn finish_app_pairing(&self, device: DeviceId) -> Result<bool, StoreError> {
-        let done =
-            sqlx::query("UPDATE activation_codes SET state = 'SUCCESS' WHERE device_id = $1 AND state = 'PAIRED'")
-                .bind(device.0)
-                .execute(self.writer())
-                .await
-                .map_err(store_err)?;
-        Ok(done.rows_affected() >= 1)
+        let changed = self
+            .db()
+            .write(|c| {
+                c.run(
+                    "UPDATE activation_codes SET state = 'SUCCESS' WHERE device_id = ?1 AND state = 'PAIRED'",
+                    [device.0],
+                )
+            })
+            .await?;
+        Ok(changed >= 1)
     }
 
     async fn app_device(&self, device: DeviceId) -> Result<Option<AppDevice>, StoreError> {
-        sqlx::query("SELECT * FROM app_devices WHERE device_id = $1")
-            .bind(device.0)
-            .fetch_optional(self.pool())
-            .await
-            .map_err(store_err)?
-            .as_ref()
-            .map(app_device)
-            .transpose()
+        self.db()
+            .read(|c| c.one("SELECT * FROM app_devices WHERE device_id = ?1", [device.0], app_device))
     }
 
     async fn app_devices_of(&self, user: UserId) -> Result<Vec<AppDevice>, StoreError> {
-        sqlx::query("SELECT * FROM app_devices WHERE user_id = $1")
-            .bind(user.0)
-            .fetch_all(self.pool())
-            .await
-            .map_err(store_err)?
-            .iter()
-            .map(app_device)
-            .collect()
+        self.db()
+            .read(|c| c.all("SELECT * FROM app_devices WHERE user_id = ?1", [user.0], app_device))
     }
 
     async fn spend_nonce(
@@ -179,25 +266,24 @@ impl PushStore for SqliteStore {
         keep_until_ms: i64,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.write_tx().await?;
-        sqlx::query("DELETE FROM device_nonces WHERE device_id = $1 AND keep_until_ms < $2")
-            .bind(device.0)
-            .bind(now_ms)
-            .execute(&mut *tx)
-            .await
-            .map_err(store_err)?;
-        let inserted = sqlx::query(
-            "INSERT INTO device_nonces (device_id, nonce, keep_until_ms) VALUES ($1, $2, $3) \
-             ON CONFLICT (device_id, nonce) DO NOTHING",
-        )
-        .bind(device.0)
-        .bind(nonce)
-        .bind(keep_until_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(store_err)?;
-        tx.commit().await.map_err(store_err)?;
-        Ok(inserted.rows_affected() == 1)
+        let inserted = self
+            .db()
+            .write(|c| {
+                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                tx.run(
+                    "DELETE FROM device_nonces WHERE device_id = ?1 AND keep_until_ms < ?2",
+                    params![device.0, now_ms],
+                )?;
+                let inserted = tx.run(
+                    "INSERT INTO device_nonces (device_id, nonce, keep_until_ms) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (device_id, nonce) DO NOTHING",
+                    params![device.0, nonce, keep_until_ms],
+                )?;
+                tx.commit()?;
+                Ok(inserted)
+            })
+            .await?;
+        Ok(inserted == 1)
     }
 
     async fn touch_app_device(
@@ -206,130 +292,126 @@ impl PushStore for SqliteStore {
         seen_ms: i64,
         poll_until_ms: Option<i64>,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE app_devices SET last_seen_ms = $2, poll_until_ms = $3 WHERE device_id = $1")
-            .bind(device.0)
-            .bind(seen_ms)
-            .bind(poll_until_ms)
-            .execute(self.writer())
+        self.db()
+            .write(|c| {
+                c.run(
+                    "UPDATE app_devices SET last_seen_ms = ?2, poll_until_ms = ?3 WHERE device_id = ?1",
+                    params![device.0, seen_ms, poll_until_ms],
+                )?;
+                Ok(())
+            })
             .await
-            .map_err(store_err)?;
-        Ok(())
     }
 
     async fn set_app_facts(&self, device: DeviceId, facts: &AppFacts) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE app_devices SET model = $2, os_version = $3, app_version = $4, push_enabled = $5 \
-             WHERE device_id = $1",
-        )
-        .bind(device.0)
-        .bind(&facts.model)
-        .bind(&facts.os_version)
-        .bind(&facts.app_version)
-        .bind(i64::from(facts.push_enabled))
-        .execute(self.writer())
-        .await
-        .map_err(store_err)?;
-        Ok(())
+        self.db()
+            .write(|c| {
+                c.run(
+                    "UPDATE app_devices SET model = ?2, os_version = ?3, app_version = ?4, push_enabled = ?5 \
+                     WHERE device_id = ?1",
+                    params![
+                        device.0,
+                        facts.model,
+                        facts.os_version,
+                        facts.app_version,
+                        i64::from(facts.push_enabled),
+                    ],
+                )?;
+                Ok(())
+            })
+            .await
     }
 
     async fn create_push(&self, p: &Push, since_ms: i64, rate_limit: u32) -> Result<CreatePush, StoreError> {
-        let mut tx = self.write_tx().await?;
-        // Open pushes past their time end here, so they do not block the device.
-        sqlx::query(
-            "UPDATE pushes SET updated_ms = $2, state = CASE \
-               WHEN state = 'delivered' THEN 'expired' \
-               WHEN is_async = 1 THEN 'unacknowledged' ELSE 'unreachable' END \
-             WHERE device_id = $1 AND state IN ('pending', 'delivered') AND \
-               (expires_ms <= $2 OR (state = 'pending' AND is_async = 0 AND ack_deadline_ms <= $2))",
-        )
-        .bind(p.device_id.0)
-        .bind(p.created_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(store_err)?;
-        let recent: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pushes WHERE device_id = $1 AND created_ms > $2")
-            .bind(p.device_id.0)
-            .bind(since_ms)
-            .fetch_one(&mut *tx)
+        self.db()
+            .write(|c| {
+                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                // Open pushes past their time end here, so they do not block the device.
+                tx.run(
+                    "UPDATE pushes SET updated_ms = ?2, state = CASE \
+                       WHEN state = 'delivered' THEN 'expired' \
+                       WHEN is_async = 1 THEN 'unacknowledged' ELSE 'unreachable' END \
+                     WHERE device_id = ?1 AND state IN ('pending', 'delivered') AND \
+                       (expires_ms <= ?2 OR (state = 'pending' AND is_async = 0 AND ack_deadline_ms <= ?2))",
+                    params![p.device_id.0, p.created_ms],
+                )?;
+                let recent: i64 = tx
+                    .one(
+                        "SELECT COUNT(*) FROM pushes WHERE device_id = ?1 AND created_ms > ?2",
+                        params![p.device_id.0, since_ms],
+                        |r| Ok(r.get(0)?),
+                    )?
+                    .unwrap_or(0);
+                if recent >= i64::from(rate_limit) {
+                    return Ok(CreatePush::RateLimited);
+                }
+                let inserted = tx.run(
+                    "INSERT INTO pushes (id, session_id, org_id, user_id, device_id, state, number, choices, sp_name, \
+                     sp_logo, is_async, created_ms, ack_deadline_ms, expires_ms, updated_ms) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                    params![
+                        p.id,
+                        p.session_id,
+                        p.org_id.0,
+                        p.user_id.0,
+                        p.device_id.0,
+                        p.state.as_str(),
+                        p.number.map(i64::from),
+                        push_choices(&p.choices),
+                        p.sp_name,
+                        p.sp_logo,
+                        i64::from(p.is_async),
+                        p.created_ms,
+                        p.ack_deadline_ms,
+                        p.expires_ms,
+                        p.updated_ms,
+                    ],
+                );
+                match inserted {
+                    Ok(_) => {}
+                    // The partial unique index: the device already has an open push.
+                    Err(e) if is_unique_violation(&e) => return Ok(CreatePush::Busy),
+                    Err(e) => return Err(e),
+                }
+                tx.commit()?;
+                Ok(CreatePush::Created)
+            })
             .await
-            .map_err(store_err)?;
-        if recent >= i64::from(rate_limit) {
-            return Ok(CreatePush::RateLimited);
-        }
-        let inserted = sqlx::query(
-            "INSERT INTO pushes (id, session_id, org_id, user_id, device_id, state, number, choices, sp_name, sp_logo, \
-             is_async, created_ms, ack_deadline_ms, expires_ms, updated_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-        )
-        .bind(&p.id)
-        .bind(&p.session_id)
-        .bind(p.org_id.0)
-        .bind(p.user_id.0)
-        .bind(p.device_id.0)
-        .bind(p.state.as_str())
-        .bind(p.number.map(i64::from))
-        .bind(push_choices(&p.choices))
-        .bind(&p.sp_name)
-        .bind(&p.sp_logo)
-        .bind(i64::from(p.is_async))
-        .bind(p.created_ms)
-        .bind(p.ack_deadline_ms)
-        .bind(p.expires_ms)
-        .bind(p.updated_ms)
-        .execute(&mut *tx)
-        .await;
-        match inserted {
-            Ok(_) => {}
-            // The partial unique index: the device already has an open push.
-            Err(e) if is_unique_violation(&e) => return Ok(CreatePush::Busy),
-            Err(e) => return Err(store_err(e)),
-        }
-        tx.commit().await.map_err(store_err)?;
-        Ok(CreatePush::Created)
     }
 
     async fn push(&self, id: &str) -> Result<Option<Push>, StoreError> {
-        sqlx::query("SELECT * FROM pushes WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await
-            .map_err(store_err)?
-            .as_ref()
-            .map(push)
-            .transpose()
+        self.db()
+            .read(|c| c.one("SELECT * FROM pushes WHERE id = ?1", [id], push))
     }
 
     async fn session_push(&self, session_id: &str) -> Result<Option<Push>, StoreError> {
-        sqlx::query("SELECT * FROM pushes WHERE session_id = $1 ORDER BY created_ms DESC, rowid DESC LIMIT 1")
-            .bind(session_id)
-            .fetch_optional(self.pool())
-            .await
-            .map_err(store_err)?
-            .as_ref()
-            .map(push)
-            .transpose()
+        self.db().read(|c| {
+            c.one(
+                "SELECT * FROM pushes WHERE session_id = ?1 ORDER BY created_ms DESC, rowid DESC LIMIT 1",
+                [session_id],
+                push,
+            )
+        })
     }
 
     async fn open_pushes(&self, device: DeviceId) -> Result<Vec<Push>, StoreError> {
-        sqlx::query("SELECT * FROM pushes WHERE device_id = $1 AND state IN ('pending', 'delivered')")
-            .bind(device.0)
-            .fetch_all(self.pool())
-            .await
-            .map_err(store_err)?
-            .iter()
-            .map(push)
-            .collect()
+        self.db().read(|c| {
+            c.all(
+                "SELECT * FROM pushes WHERE device_id = ?1 AND state IN ('pending', 'delivered')",
+                [device.0],
+                push,
+            )
+        })
     }
 
     async fn cancelled_pushes(&self, device: DeviceId, since_ms: i64) -> Result<Vec<String>, StoreError> {
-        sqlx::query_scalar(
-            "SELECT id FROM pushes WHERE device_id = $1 AND state = 'cancelled' AND updated_ms > $2 ORDER BY updated_ms",
-        )
-        .bind(device.0)
-        .bind(since_ms)
-        .fetch_all(self.pool())
-        .await
-        .map_err(store_err)
+        self.db().read(|c| {
+            c.all(
+                "SELECT id FROM pushes WHERE device_id = ?1 AND state = 'cancelled' AND updated_ms > ?2 ORDER BY updated_ms",
+                params![device.0, since_ms],
+                |r| Ok(r.get(0)?),
+            )
+        })
     }
 
     async fn transition_push(
@@ -342,16 +424,14 @@ impl PushStore for SqliteStore {
         if from.is_empty() {
             return Ok(false);
         }
-        let done = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE pushes SET state = $2, updated_ms = $3 WHERE id = $1 AND state IN ({})",
+        let sql = format!(
+            "UPDATE pushes SET state = ?2, updated_ms = ?3 WHERE id = ?1 AND state IN ({})",
             push_state_list(from)
-        )))
-        .bind(id)
-        .bind(to.as_str())
-        .bind(now_ms)
-        .execute(self.writer())
-        .await
-        .map_err(store_err)?;
-        Ok(done.rows_affected() == 1)
+        );
+        let changed = self
+            .db()
+            .write(|c| c.run(&sql, params![id, to.as_str(), now_ms]))
+            .await?;
+        Ok(changed == 1)
     }
 }
