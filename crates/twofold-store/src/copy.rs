@@ -10,7 +10,7 @@
 
 use sqlx::Row as _;
 use sqlx::postgres::PgArguments;
-use sqlx::sqlite::SqliteRow;
+use sqlx::sqlite::{SqlitePool, SqliteRow};
 use twofold_core::StoreError;
 
 use crate::{PostgresStore, SqliteStore};
@@ -62,6 +62,13 @@ fn pg_err(e: sqlx::Error) -> StoreError {
 /// When the target holds any row, a SQLite table has no PostgreSQL twin, a column has
 /// an unexpected type, or either database fails.
 pub async fn sqlite_to_postgres(from: &SqliteStore, to: &PostgresStore) -> Result<Vec<(String, u64)>, StoreError> {
+    let source = from.sqlx_pool().await?;
+    let copied = copy_all(&source, to).await;
+    source.close().await;
+    copied
+}
+
+async fn copy_all(from: &SqlitePool, to: &PostgresStore) -> Result<Vec<(String, u64)>, StoreError> {
     let target_tables: Vec<String> = sqlx::query_scalar(
         "SELECT table_name::text FROM information_schema.tables WHERE table_schema = current_schema() \
          AND table_type = 'BASE TABLE' AND table_name <> '_sqlx_migrations'",
@@ -72,7 +79,7 @@ pub async fn sqlite_to_postgres(from: &SqliteStore, to: &PostgresStore) -> Resul
     let source_tables: Vec<String> = sqlx::query_scalar(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> '_sqlx_migrations'",
     )
-    .fetch_all(from.pool())
+    .fetch_all(from)
     .await
     .map_err(sqlite_err)?;
     if let Some(missing) = source_tables.iter().find(|t| !target_tables.contains(t)) {
@@ -145,10 +152,10 @@ async fn parents_first(to: &PostgresStore, mut tables: Vec<String>) -> Result<Ve
     Ok(order)
 }
 
-async fn columns(from: &SqliteStore, tx: &mut sqlx::PgConnection, table: &str) -> Result<Vec<Column>, StoreError> {
+async fn columns(from: &SqlitePool, tx: &mut sqlx::PgConnection, table: &str) -> Result<Vec<Column>, StoreError> {
     let source: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info($1)")
         .bind(table)
-        .fetch_all(from.pool())
+        .fetch_all(from)
         .await
         .map_err(sqlite_err)?;
     let rows = sqlx::query(
@@ -199,7 +206,7 @@ fn read(row: &SqliteRow, i: usize, kind: Kind) -> Result<Value, StoreError> {
     })
 }
 
-async fn copy_table(from: &SqliteStore, tx: &mut sqlx::PgConnection, table: &str) -> Result<u64, StoreError> {
+async fn copy_table(from: &SqlitePool, tx: &mut sqlx::PgConnection, table: &str) -> Result<u64, StoreError> {
     let cols = columns(from, tx, table).await?;
     let select = format!(
         "SELECT rowid AS __rowid, {} FROM \"{table}\" WHERE rowid > $1 ORDER BY rowid LIMIT {BATCH}",
@@ -215,7 +222,7 @@ async fn copy_table(from: &SqliteStore, tx: &mut sqlx::PgConnection, table: &str
     loop {
         let rows = sqlx::query(sqlx::AssertSqlSafe(select.clone()))
             .bind(after)
-            .fetch_all(from.pool())
+            .fetch_all(from)
             .await
             .map_err(sqlite_err)?;
         let Some(last) = rows.last() else { break };

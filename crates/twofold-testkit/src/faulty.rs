@@ -24,9 +24,13 @@ pub enum Fault {
     Unavailable,
     /// The write lost a race (busy, serialization failure).
     Conflict,
+    /// The call succeeds, after this long: widens the window between two store calls so
+    /// that what concurrent requests see in it can be tested (a fast store closes it).
+    Delay(std::time::Duration),
 }
 
-/// Forwards to a real store, except for methods armed with [`FaultyStore::fail`].
+/// Forwards to a real store, except for methods armed with [`FaultyStore::fail`] (which fail
+/// or, with [`Fault::Delay`], answer late).
 pub struct FaultyStore {
     inner: Arc<dyn Store>,
     armed: Mutex<HashMap<&'static str, Fault>>,
@@ -59,9 +63,14 @@ impl FaultyStore {
         self.inner.clone()
     }
 
-    fn check(&self, method: &'static str) -> Result<(), StoreError> {
-        match self.armed.lock().expect("lock").get(method) {
+    async fn check(&self, method: &'static str) -> Result<(), StoreError> {
+        let fault = self.armed.lock().expect("lock").get(method).copied();
+        match fault {
             None => Ok(()),
+            Some(Fault::Delay(pause)) => {
+                tokio::time::sleep(pause).await;
+                Ok(())
+            }
             Some(Fault::Unavailable) => Err(StoreError::Unavailable(format!("injected fault in {method}"))),
             Some(Fault::Conflict) => Err(StoreError::Conflict(format!("injected conflict in {method}"))),
         }
@@ -76,7 +85,7 @@ macro_rules! forward_impl {
         impl $trait for FaultyStore {
             $(
                 async fn $name(&self, $($arg: $ty),*) -> Result<$ret, StoreError> {
-                    self.check(stringify!($name))?;
+                    self.check(stringify!($name)).await?;
                     self.inner.$name($($arg),*).await
                 }
             )*

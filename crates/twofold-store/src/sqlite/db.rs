@@ -142,8 +142,12 @@ fn open(path: &Path) -> Result<Connection, StoreError> {
 }
 
 impl Connections {
-    /// Opens the writer connection to an existing database file.
-    pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
+    /// Opens the writer connection once `ready` (which creates and migrates the file) is done.
+    pub(crate) async fn open_after(
+        path: &Path,
+        ready: impl std::future::Future<Output = Result<(), StoreError>>,
+    ) -> Result<Self, StoreError> {
+        ready.await?;
         let writer = open(path)?;
         Ok(Self {
             path: path.to_path_buf(),

@@ -13,8 +13,6 @@ use super::SqliteStore;
 use super::db::{Db, Sql, is_unique_violation};
 use crate::rows::{device_type, oath};
 
-pub(super) use sqlx_legacy::{insert_device, renumber};
-
 const DEVICE_COLUMNS: &str = "id, uuid, user_id, org_id, kind, position, nickname, phone, email, serial, oath_kind, \
                               oath_algorithm, oath_digits, oath_period, sealed_secret, counter, enrolled_ms, last_used_ms";
 
@@ -89,7 +87,7 @@ fn default_nickname_on(c: &Connection, user: i64, kind: DeviceType) -> Sql<Strin
 
 /// Rewrites positions of the user's devices as 1..n in their current order. Runs inside
 /// the caller's transaction (a `Transaction` derefs to the `Connection` taken here).
-pub(super) fn renumber_on(c: &Connection, user: i64) -> Sql<()> {
+pub(super) fn renumber(c: &Connection, user: i64) -> Sql<()> {
     let ids: Vec<i64> = c.all(
         "SELECT id FROM devices WHERE user_id = ?1 ORDER BY position, enrolled_ms, id",
         [user],
@@ -107,7 +105,7 @@ pub(super) fn renumber_on(c: &Connection, user: i64) -> Sql<()> {
 /// Inside a pairing transaction: checks the user is not SUSPENDED and has fewer than
 /// `max_devices` devices, inserts the device at the next position with a default
 /// nickname, and makes the user ACTIVE. The caller commits only on `Paired`.
-pub(super) fn insert_device_on(c: &Connection, d: &NewDevice, max_devices: u32) -> Sql<PairOutcome> {
+pub(super) fn insert_device(c: &Connection, d: &NewDevice, max_devices: u32) -> Sql<PairOutcome> {
     let status: Option<String> = c.one("SELECT status FROM users WHERE id = ?1", [d.user_id.0], |r| {
         Ok(r.get(0)?)
     })?;
@@ -180,7 +178,7 @@ impl DeviceStore for SqliteStore {
                         return Ok(PairOutcome::SessionGone);
                     }
                 }
-                let outcome = insert_device_on(&tx, d, max_devices)?;
+                let outcome = insert_device(&tx, d, max_devices)?;
                 if matches!(outcome, PairOutcome::Paired(_)) {
                     tx.commit()?;
                 }
@@ -211,7 +209,7 @@ impl DeviceStore for SqliteStore {
                     None => tx.run("DELETE FROM devices WHERE user_id = ?1", [user.0])?,
                 };
                 if removed > 0 {
-                    renumber_on(&tx, user.0)?;
+                    renumber(&tx, user.0)?;
                     // A user whose last device is gone must pair again (spec §4.2).
                     tx.run(
                         "UPDATE users SET status = 'PENDING_CHANGE_DEVICE' WHERE id = ?1 AND status = 'ACTIVE' \
@@ -248,7 +246,7 @@ impl DeviceStore for SqliteStore {
                     "UPDATE devices SET position = ?2 WHERE id = ?1",
                     params![id.0, position],
                 )?;
-                renumber_on(&tx, user.0)?;
+                renumber(&tx, user.0)?;
                 tx.commit()?;
                 Ok(true)
             })
@@ -415,140 +413,5 @@ impl DeviceStore for SqliteStore {
                 Ok(())
             })
             .await
-    }
-}
-
-/// The sqlx forms of [`renumber_on`] and [`insert_device_on`], kept only for the callers
-/// not yet moved to rusqlite (`tokens.rs` `revoke_stock`, `push.rs` app pairing). Delete
-/// this module once they call the `_on` functions inside their own transactions.
-mod sqlx_legacy {
-    use sqlx::sqlite::SqliteRow;
-    use twofold_core::StoreError;
-    use twofold_core::device::{Device, DeviceId, DeviceType};
-    use twofold_core::ids::{OrgId, UserId};
-    use twofold_core::store::{NewDevice, PairOutcome};
-
-    use super::super::{get, is_unique_violation, store_err};
-    use super::DEVICE_COLUMNS;
-    use crate::rows::{device_type, oath};
-
-    fn device(row: &SqliteRow) -> Result<Device, StoreError> {
-        let kind: String = get(row, "kind")?;
-        Ok(Device {
-            id: DeviceId(get(row, "id")?),
-            uuid: get(row, "uuid")?,
-            user_id: UserId(get(row, "user_id")?),
-            org_id: OrgId(get(row, "org_id")?),
-            kind: device_type(&kind)?,
-            position: get(row, "position")?,
-            nickname: get(row, "nickname")?,
-            phone: get(row, "phone")?,
-            email: get(row, "email")?,
-            serial: get(row, "serial")?,
-            oath: oath(
-                get(row, "oath_kind")?,
-                get(row, "oath_algorithm")?,
-                get(row, "oath_digits")?,
-                get(row, "oath_period")?,
-            )?,
-            sealed_secret: get(row, "sealed_secret")?,
-            counter: get(row, "counter")?,
-            enrolled_ms: get(row, "enrolled_ms")?,
-            last_used_ms: get(row, "last_used_ms")?,
-        })
-    }
-
-    type Tx = sqlx::Transaction<'static, sqlx::Sqlite>;
-
-    /// The first free default nickname ("SMS 1", "SMS 2", ...) among the user's devices.
-    async fn default_nickname(tx: &mut Tx, user: i64, kind: DeviceType) -> Result<String, StoreError> {
-        let taken: Vec<String> = sqlx::query_scalar("SELECT nickname FROM devices WHERE user_id = $1")
-            .bind(user)
-            .fetch_all(&mut **tx)
-            .await
-            .map_err(store_err)?;
-        let stem = kind.nickname_stem();
-        Ok((1..)
-            .map(|n| format!("{stem} {n}"))
-            .find(|name| !taken.contains(name))
-            .unwrap_or_else(|| stem.to_string()))
-    }
-
-    /// Rewrites positions of the user's devices as 1..n in their current order.
-    pub(crate) async fn renumber(tx: &mut Tx, user: i64) -> Result<(), StoreError> {
-        let ids: Vec<i64> =
-            sqlx::query_scalar("SELECT id FROM devices WHERE user_id = $1 ORDER BY position, enrolled_ms, id")
-                .bind(user)
-                .fetch_all(&mut **tx)
-                .await
-                .map_err(store_err)?;
-        for (i, id) in ids.iter().enumerate() {
-            sqlx::query("UPDATE devices SET position = $2 WHERE id = $1")
-                .bind(id)
-                .bind(i64::try_from(i).unwrap_or(i64::MAX) + 1)
-                .execute(&mut **tx)
-                .await
-                .map_err(store_err)?;
-        }
-        Ok(())
-    }
-
-    /// Inside a pairing transaction: checks the user is not SUSPENDED and has fewer than
-    /// `max_devices` devices, inserts the device at the next position with a default
-    /// nickname, and makes the user ACTIVE. The caller commits only on `Paired`.
-    pub(crate) async fn insert_device(tx: &mut Tx, d: &NewDevice, max_devices: u32) -> Result<PairOutcome, StoreError> {
-        let status: Option<String> = sqlx::query_scalar("SELECT status FROM users WHERE id = $1")
-            .bind(d.user_id.0)
-            .fetch_optional(&mut **tx)
-            .await
-            .map_err(store_err)?;
-        if status.as_deref().is_none_or(|s| s == "SUSPENDED") {
-            return Ok(PairOutcome::UserNotPairable);
-        }
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM devices WHERE user_id = $1")
-            .bind(d.user_id.0)
-            .fetch_one(&mut **tx)
-            .await
-            .map_err(store_err)?;
-        if count >= i64::from(max_devices) {
-            return Ok(PairOutcome::TooManyDevices);
-        }
-        let nickname = default_nickname(tx, d.user_id.0, d.kind).await?;
-        let inserted = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "INSERT INTO devices (id, uuid, user_id, org_id, kind, position, nickname, phone, email, serial, oath_kind, \
-                 oath_algorithm, oath_digits, oath_period, sealed_secret, counter, enrolled_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING {DEVICE_COLUMNS}"
-            )))
-            .bind(d.id.0)
-            .bind(&d.uuid)
-            .bind(d.user_id.0)
-            .bind(d.org_id.0)
-            .bind(d.kind.wire_name())
-            .bind(count + 1)
-            .bind(&nickname)
-            .bind(&d.phone)
-            .bind(&d.email)
-            .bind(&d.serial)
-            .bind(d.oath.map(|o| o.kind.as_str()))
-            .bind(d.oath.map(|o| o.algorithm))
-            .bind(d.oath.map(|o| i64::from(o.digits)))
-            .bind(d.oath.map(|o| i64::from(o.period)))
-            .bind(&d.sealed_secret)
-            .bind(d.counter)
-            .bind(d.enrolled_ms)
-            .fetch_one(&mut **tx)
-            .await;
-        let row = match inserted {
-            Ok(row) => row,
-            Err(e) if is_unique_violation(&e) => return Ok(PairOutcome::Conflict),
-            Err(e) => return Err(store_err(e)),
-        };
-        let paired = device(&row)?;
-        sqlx::query("UPDATE users SET status = 'ACTIVE' WHERE id = $1")
-            .bind(d.user_id.0)
-            .execute(&mut **tx)
-            .await
-            .map_err(store_err)?;
-        Ok(PairOutcome::Paired(Box::new(paired)))
     }
 }

@@ -10,7 +10,9 @@ mod push;
 mod tokens;
 mod users;
 
+use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -18,110 +20,82 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use twofold_core::StoreError;
 use twofold_core::store::HealthStore;
 
-/// Migrations embedded in the binary; `twofold migrate` and every start apply them.
+use self::db::Db as _;
+
+/// Migrations embedded in the binary; `twofold migrate` and every start apply them. sqlx
+/// runs them (and keeps its `_sqlx_migrations` ledger, shared with PostgreSQL's naming);
+/// everything after that goes through rusqlite (see `db.rs` for why).
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// A store on one SQLite database file.
 ///
-/// Reads and writes use separate pools. SQLite lets one writer in at a time; with writes
-/// spread over several connections, the losers sleep in SQLite's busy handler (1, 2, 5,
-/// 10 … ms) and retry, which under load costs more than the writes themselves. All writes
-/// go through `writer`, a pool of one connection, so they queue in the pool (async, FIFO,
-/// no sleeping) and never meet `SQLITE_BUSY` among themselves; reads run in parallel on
-/// `pool` beside them (WAL).
+/// Statements run on the calling thread (`db.rs`): reads on a small pool of reader
+/// connections side by side (WAL), writes queued for the one writer connection, so writers
+/// never meet `SQLITE_BUSY` among themselves.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
-    writer: SqlitePool,
-    conns: std::sync::Arc<db::Connections>,
+    conns: Arc<db::Connections>,
+    options: SqliteConnectOptions,
 }
 
-/// SQLite result codes that mean "another writer holds the lock": the request lost a
-/// race and may be retried (10551), as opposed to a broken database (10571).
-fn is_busy(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Database(db) => matches!(db.code().as_deref(), Some("5" | "6" | "517" | "261" | "262")),
-        _ => false,
-    }
-}
-
-/// Maps an sqlx error onto the port's two failure kinds.
-pub(crate) fn store_err(e: sqlx::Error) -> StoreError {
-    if matches!(&e, sqlx::Error::Database(db) if db.is_foreign_key_violation()) {
-        StoreError::Gone(e.to_string())
-    } else if is_busy(&e) {
-        StoreError::Conflict(e.to_string())
-    } else {
-        StoreError::Unavailable(e.to_string())
-    }
-}
-
-/// Reads one column, mapping a decoding failure onto the port's error.
-pub(crate) fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
-    row: &'r sqlx::sqlite::SqliteRow,
-    col: &str,
-) -> Result<T, StoreError> {
-    use sqlx::Row as _;
-    row.try_get(col).map_err(store_err)
-}
-
-/// Whether an error is a UNIQUE or PRIMARY KEY violation.
-pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+fn sqlx_err(e: &sqlx::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
 }
 
 impl SqliteStore {
-    /// Opens (creating if missing) the database at `url` (`sqlite://path` or
-    /// `sqlite::memory:`), applies the pragmas, and runs pending migrations.
+    /// Opens (creating if missing) the database at `url` (`sqlite://path`), applies the
+    /// pragmas, and runs pending migrations.
     ///
     /// # Errors
-    /// When the file cannot be opened or a migration fails.
+    /// When the file cannot be opened or a migration fails, or `url` names an in-memory
+    /// database (each connection would see its own).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(store_err)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
-        // Writes queue for the one writer connection; a burst (a thousand phones
-        // checking in at once) may keep one waiting for a while without anything being
-        // wrong, so its bound is generous.
-        let pool_of = |max: u32, wait_secs: u64| {
-            SqlitePoolOptions::new()
-                .max_connections(max)
-                .min_connections(1)
-                .acquire_timeout(Duration::from_secs(wait_secs))
-                .connect_with(options.clone())
-        };
-        // An in-memory database exists per connection, so tests that use one get a
-        // single connection for everything. WAL lets readers run side by side (held
-        // pushes re-read their rows often), hence 16 of them.
         if url.contains(":memory:") || url.contains("mode=memory") {
             return Err(StoreError::Unavailable(
                 "an in-memory SQLite database is not supported: give a file (sqlite://path)".into(),
             ));
         }
-        let path = options.get_filename().to_path_buf();
-        let pool = pool_of(16, 10).await.map_err(store_err)?;
-        let writer = pool_of(1, 30).await.map_err(store_err)?;
-        MIGRATOR
-            .run(&writer)
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))?;
-        let conns = std::sync::Arc::new(db::Connections::open(&path)?);
-        Ok(Self { pool, writer, conns })
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| sqlx_err(&e))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let path: PathBuf = options.get_filename().to_path_buf();
+        let store = Self {
+            conns: Arc::new(db::Connections::open_after(&path, Self::run_migrations(&options)).await?),
+            options,
+        };
+        Ok(store)
     }
 
-    /// Applies pending migrations.
+    /// Creates the file if needed and applies pending migrations on a connection of its own.
+    async fn run_migrations(options: &SqliteConnectOptions) -> Result<(), StoreError> {
+        let pool = Self::sqlx_pool_with(options).await?;
+        let done = MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")));
+        pool.close().await;
+        done
+    }
+
+    async fn sqlx_pool_with(options: &SqliteConnectOptions) -> Result<SqlitePool, StoreError> {
+        SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.clone())
+            .await
+            .map_err(|e| sqlx_err(&e))
+    }
+
+    /// Applies pending migrations (every `connect` already did).
     ///
     /// # Errors
     /// When a migration fails.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATOR
-            .run(&self.writer)
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))
+        Self::run_migrations(&self.options).await
     }
 
     /// Names of the embedded migrations, in order (the PostgreSQL set must match).
@@ -133,9 +107,10 @@ impl SqliteStore {
             .collect()
     }
 
-    /// Starts a writing transaction that holds the write lock from its first statement.
-    pub(crate) async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
-        self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(store_err)
+    /// An sqlx pool on the same file, for the one-off copy to PostgreSQL
+    /// (`twofold migrate-data`), which reads every table generically through sqlx.
+    pub(crate) async fn sqlx_pool(&self) -> Result<SqlitePool, StoreError> {
+        Self::sqlx_pool_with(&self.options).await
     }
 
     /// The store's connections: `db().read(…)` for reads, `db().write(…).await` for writes.
@@ -143,27 +118,16 @@ impl SqliteStore {
         &self.conns
     }
 
-    /// The pool for reads.
-    pub(crate) fn pool(&self) -> &SqlitePool {
-        &self.pool
-    }
-
-    /// The one-connection pool every write goes through.
-    pub(crate) fn writer(&self) -> &SqlitePool {
-        &self.writer
-    }
-
-    /// Closes every connection (checkpointing the WAL).
+    /// Checkpoints the WAL into the database file and lets idle connections go.
     pub async fn close(&self) {
-        self.writer.close().await;
-        self.pool.close().await;
+        self.conns.close().await;
     }
 }
 
 #[async_trait]
 impl HealthStore for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(store_err)?;
+        self.db().read(|c| c.one("SELECT 1", [], |_| Ok(())))?;
         Ok(())
     }
 }

@@ -3,16 +3,17 @@
 //! an insert that a replay fails.
 
 use async_trait::async_trait;
-use rusqlite::{Connection, Row, TransactionBehavior, params};
+use rusqlite::{Row, TransactionBehavior, params};
 use twofold_core::StoreError;
-use twofold_core::device::{Device, DeviceId, DeviceType};
+use twofold_core::device::DeviceId;
 use twofold_core::ids::{OrgId, UserId};
 use twofold_core::push::{AppDevice, AppFacts, AppPairOutcome, CreatePush, Push, PushState};
 use twofold_core::store::{NewDevice, PairOutcome, PushStore};
 
 use super::SqliteStore;
 use super::db::{Db, Sql, is_unique_violation};
-use crate::rows::{PushRow, device_type, oath, push_choices, push_state_list};
+use super::devices::insert_device;
+use crate::rows::{PushRow, device_type, push_choices, push_state_list};
 
 fn app_device(row: &Row<'_>) -> Sql<AppDevice> {
     let platform: String = row.get("platform")?;
@@ -54,107 +55,6 @@ fn push(row: &Row<'_>) -> Sql<Push> {
         updated_ms: row.get("updated_ms")?,
     }
     .into_push()?)
-}
-
-// TEMPORARY: a rusqlite copy of `super::devices::insert_device` (still on sqlx while
-// devices.rs is being converted). Once devices.rs is on rusqlite, delete everything from
-// here to `insert_device` included and import `super::devices::insert_device` instead
-// (the call below passes `&tx`, which derefs to `&Connection`).
-const DEVICE_COLUMNS: &str = "id, uuid, user_id, org_id, kind, position, nickname, phone, email, serial, oath_kind, \
-                              oath_algorithm, oath_digits, oath_period, sealed_secret, counter, enrolled_ms, last_used_ms";
-
-fn device(row: &Row<'_>) -> Sql<Device> {
-    let kind: String = row.get("kind")?;
-    Ok(Device {
-        id: DeviceId(row.get("id")?),
-        uuid: row.get("uuid")?,
-        user_id: UserId(row.get("user_id")?),
-        org_id: OrgId(row.get("org_id")?),
-        kind: device_type(&kind)?,
-        position: row.get("position")?,
-        nickname: row.get("nickname")?,
-        phone: row.get("phone")?,
-        email: row.get("email")?,
-        serial: row.get("serial")?,
-        oath: oath(
-            row.get("oath_kind")?,
-            row.get("oath_algorithm")?,
-            row.get("oath_digits")?,
-            row.get("oath_period")?,
-        )?,
-        sealed_secret: row.get("sealed_secret")?,
-        counter: row.get("counter")?,
-        enrolled_ms: row.get("enrolled_ms")?,
-        last_used_ms: row.get("last_used_ms")?,
-    })
-}
-
-/// The first free default nickname ("SMS 1", "SMS 2", ...) among the user's devices.
-fn default_nickname(c: &Connection, user: i64, kind: DeviceType) -> Sql<String> {
-    let taken: Vec<String> = c.all("SELECT nickname FROM devices WHERE user_id = ?1", [user], |r| {
-        Ok(r.get(0)?)
-    })?;
-    let stem = kind.nickname_stem();
-    Ok((1..)
-        .map(|n| format!("{stem} {n}"))
-        .find(|name| !taken.contains(name))
-        .unwrap_or_else(|| stem.to_string()))
-}
-
-/// Inside a pairing transaction: checks the user is not SUSPENDED and has fewer than
-/// `max_devices` devices, inserts the device at the next position with a default
-/// nickname, and makes the user ACTIVE. The caller commits only on `Paired`.
-fn insert_device(c: &Connection, d: &NewDevice, max_devices: u32) -> Sql<PairOutcome> {
-    let status: Option<String> = c.one("SELECT status FROM users WHERE id = ?1", [d.user_id.0], |r| {
-        Ok(r.get(0)?)
-    })?;
-    if status.as_deref().is_none_or(|s| s == "SUSPENDED") {
-        return Ok(PairOutcome::UserNotPairable);
-    }
-    let count: i64 = c
-        .one("SELECT COUNT(*) FROM devices WHERE user_id = ?1", [d.user_id.0], |r| {
-            Ok(r.get(0)?)
-        })?
-        .unwrap_or(0);
-    if count >= i64::from(max_devices) {
-        return Ok(PairOutcome::TooManyDevices);
-    }
-    let nickname = default_nickname(c, d.user_id.0, d.kind)?;
-    let inserted = c.one(
-        &format!(
-            "INSERT INTO devices (id, uuid, user_id, org_id, kind, position, nickname, phone, email, serial, oath_kind, \
-             oath_algorithm, oath_digits, oath_period, sealed_secret, counter, enrolled_ms) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) RETURNING {DEVICE_COLUMNS}"
-        ),
-        params![
-            d.id.0,
-            d.uuid,
-            d.user_id.0,
-            d.org_id.0,
-            d.kind.wire_name(),
-            count + 1,
-            nickname,
-            d.phone,
-            d.email,
-            d.serial,
-            d.oath.map(|o| o.kind.as_str()),
-            d.oath.map(|o| o.algorithm),
-            d.oath.map(|o| i64::from(o.digits)),
-            d.oath.map(|o| i64::from(o.period)),
-            d.sealed_secret,
-            d.counter,
-            d.enrolled_ms,
-        ],
-        device,
-    );
-    let paired = match inserted {
-        Ok(Some(device)) => device,
-        Ok(None) => return Err(rusqlite::Error::QueryReturnedNoRows.into()),
-        Err(e) if is_unique_violation(&e) => return Ok(PairOutcome::Conflict),
-        Err(e) => return Err(e),
-    };
-    c.run("UPDATE users SET status = 'ACTIVE' WHERE id = ?1", [d.user_id.0])?;
-    Ok(PairOutcome::Paired(Box::new(paired)))
 }
 
 #[async_trait]

@@ -1,7 +1,7 @@
 //! OATH token stock, counters, resync sessions and jobs on SQLite.
 
 use async_trait::async_trait;
-use rusqlite::{Connection, Row, TransactionBehavior, params};
+use rusqlite::{Row, TransactionBehavior, params};
 use twofold_core::StoreError;
 use twofold_core::device::DeviceId;
 use twofold_core::ids::OrgId;
@@ -9,6 +9,7 @@ use twofold_core::store::{JobRecord, StockToken, TokenStore, YubikeyRecord};
 
 use super::SqliteStore;
 use super::db::{Db, Sql};
+use super::devices::renumber;
 use crate::rows::oath;
 
 fn stock(row: &Row<'_>) -> Sql<StockToken> {
@@ -34,23 +35,6 @@ fn job(row: &Row<'_>) -> Sql<JobRecord> {
         created_ms: row.get("created_ms")?,
         finished_ms: row.get("finished_ms")?,
     })
-}
-
-/// Inside a writing transaction: renumbers a user's devices 1, 2, … in their current order
-/// (the same statements as `devices::renumber`, kept here on rusqlite).
-fn renumber(tx: &Connection, user: i64) -> Sql<()> {
-    let ids: Vec<i64> = tx.all(
-        "SELECT id FROM devices WHERE user_id = ?1 ORDER BY position, enrolled_ms, id",
-        [user],
-        |r| Ok(r.get(0)?),
-    )?;
-    for (i, id) in ids.iter().enumerate() {
-        tx.run(
-            "UPDATE devices SET position = ?2 WHERE id = ?1",
-            params![id, i64::try_from(i).unwrap_or(i64::MAX) + 1],
-        )?;
-    }
-    Ok(())
 }
 
 #[async_trait]

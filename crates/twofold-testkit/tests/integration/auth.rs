@@ -860,7 +860,13 @@ async fn e20543_fifty_concurrent_authoffline_exactly_one_succeeds() {
     pair(&app, "amy", "SMS", PHONE).await;
     // Which losers see the session still being processed (20543) and which see it approved
     // (20545) is up to the scheduler; rounds repeat (a new session each) until 20543 has
-    // been seen, and every round must have exactly one winner.
+    // been seen, and every round must have exactly one winner. Session transitions answer
+    // 30 ms late, so the winner's "processing" lasts long enough for others to see it (the
+    // store alone makes it microseconds).
+    app.faults.fail(
+        "transition_session",
+        twofold_testkit::Fault::Delay(std::time::Duration::from_millis(30)),
+    );
     let mut seen_in_process = 0;
     let mut rounds = 0u32;
     while seen_in_process == 0 && rounds < 20 {
