@@ -438,7 +438,7 @@ mod tests {
     #[test]
     fn every_user_belongs_to_exactly_one_worker() {
         let p = push(10);
-        let mut owner = vec![None; 10];
+        let mut owner = [None; 10];
         for worker in 0..3 {
             for turn in 0..20 {
                 let user = p.user_of(worker, 3, turn);
