@@ -10,10 +10,13 @@
 //! - `adduser`: a fresh unique username per request;
 //! - `mixed`: 90 % auth-totp, 5 % getuserdetails, 5 % adduser;
 //! - `privacyidea`: privacyIDEA's `/validate/check` with PIN + a fresh TOTP code, one per
-//!   user and 30-s step, for the side-by-side run of `bench/compare-privacyidea.sh`.
+//!   user and 30-s step, for the side-by-side run of `bench/compare-privacyidea.sh`;
+//! - `auth-push`: startauthentication (async push), the user's simulated phone approves on
+//!   the device API, authstatus until 200 (`push.rs`; it pairs its own users).
 
 mod histogram;
 mod privacyidea;
+mod push;
 mod report;
 mod users;
 mod wire;
@@ -29,6 +32,7 @@ use serde_json::json;
 use twofold_proto::properties::Properties;
 
 use crate::privacyidea::PiWire;
+use crate::push::Push;
 use crate::report::{Stats, Work};
 use crate::users::Users;
 use crate::wire::Wire;
@@ -107,6 +111,21 @@ struct Cli {
     /// privacyidea: the realm sent with every check (default: the server's default realm).
     #[arg(long, global = true)]
     pi_realm: Option<String>,
+    /// auth-push: users to add and pair with a simulated phone before the run (at least
+    /// --concurrency: a user has one open push at a time).
+    #[arg(long, global = true, default_value_t = 200)]
+    push_users: usize,
+    /// auth-push: milliseconds between two authstatus polls of one sign-in (PingID's guide
+    /// says about a second; less makes the latency show the server rather than the pause).
+    #[arg(long, global = true, default_value_t = 200)]
+    push_poll_ms: u64,
+    /// auth-push: seconds allowed for adding and pairing the users.
+    #[arg(long, global = true, default_value_t = 120)]
+    push_setup_secs: u64,
+    /// The server's process id: its CPU seconds over the measured run alone (not the
+    /// set-up, e.g. auth-push's pairing) are reported, read from /proc/<pid>/stat.
+    #[arg(long, global = true)]
+    server_pid: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
@@ -121,6 +140,9 @@ enum Command {
     Mixed,
     /// privacyIDEA's /validate/check with PIN + the current TOTP code (needs --pi-url).
     Privacyidea,
+    /// Complete push authentications: startauthentication (async), the phone approves,
+    /// authstatus until 200. Pairs --push-users users of its own first.
+    AuthPush,
     /// Print a free loopback TCP port (for scripts) and exit.
     FreePort,
 }
@@ -133,6 +155,7 @@ impl Command {
             Self::Adduser => "adduser",
             Self::Mixed => "mixed",
             Self::Privacyidea => "privacyidea",
+            Self::AuthPush => "auth-push",
             Self::FreePort => "free-port",
         }
     }
@@ -220,6 +243,10 @@ struct Shared {
     /// With --rate: the start and interval of the schedule, and the next slot.
     pacing: Option<(Instant, f64)>,
     next_slot: AtomicU64,
+    /// auth-push: the paired users and their phones.
+    push: Option<Arc<Push>>,
+    /// Number of workers (auth-push gives each its own users).
+    workers: usize,
 }
 
 impl Shared {
@@ -263,12 +290,14 @@ enum Op {
     Auth,
     Details,
     Add,
+    Push,
 }
 
 async fn worker(shared: Arc<Shared>, id: usize) -> Stats {
     let mut stats = Stats::default();
     let mut rng = Rng::new(unix_now_ms() ^ (u64::try_from(id).unwrap_or(0) << 32));
     let mut added = 0u64;
+    let mut turn = 0usize;
     while shared.running() {
         let Some(scheduled) = shared.next_start().await else {
             break;
@@ -277,6 +306,7 @@ async fn worker(shared: Arc<Shared>, id: usize) -> Stats {
             Command::AuthTotp | Command::Privacyidea => Op::Auth,
             Command::Getuserdetails => Op::Details,
             Command::Adduser => Op::Add,
+            Command::AuthPush => Op::Push,
             _ => match rng.below(100) {
                 0..90 => Op::Auth,
                 90..95 => Op::Details,
@@ -341,6 +371,16 @@ async fn worker(shared: Arc<Shared>, id: usize) -> Stats {
                 stats.record(Work::AddUser, &exchange);
                 shared.requests_done.fetch_add(1, Ordering::Relaxed);
             }
+            Op::Push => {
+                let (Some(wire), Some(push)) = (shared.target.pingid(), shared.push.as_deref()) else {
+                    break;
+                };
+                let user = push.user_of(id, shared.workers, turn);
+                turn += 1;
+                if !push::authenticate(&shared, wire, push, &mut stats, user).await {
+                    break;
+                }
+            }
         }
         stats.iteration.record(micros(scheduled.elapsed()));
     }
@@ -403,7 +443,12 @@ fn micros(d: Duration) -> u64 {
 
 /// utime + stime of this process, in clock ticks (Linux; None elsewhere).
 fn own_cpu_ticks() -> Option<u64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    cpu_ticks("/proc/self/stat")
+}
+
+/// utime + stime of the process whose `/proc/<pid>/stat` is `path`, in clock ticks.
+fn cpu_ticks(path: &str) -> Option<u64> {
+    let stat = std::fs::read_to_string(path).ok()?;
     // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
     let rest = &stat[stat.rfind(')')? + 2..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
@@ -498,7 +543,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             scenario.name()
         );
     }
+    if scenario == Command::AuthPush && !(cli.concurrency..=10_000).contains(&cli.push_users) {
+        bail!("--push-users must be in --concurrency..=10000 (a user has one open push at a time)");
+    }
+    if !(1..=600).contains(&cli.push_setup_secs) || cli.push_poll_ms > 10_000 {
+        bail!("--push-setup-secs must be 1..=600 and --push-poll-ms at most 10000");
+    }
     let timeout = Duration::from_millis(cli.timeout_ms);
+    let mut setup_props = None;
     let target = if scenario == Command::Privacyidea {
         let Some(url) = cli.pi_url.as_deref() else {
             bail!("privacyidea needs --pi-url (the privacyIDEA server, e.g. http://127.0.0.1:5000)");
@@ -513,6 +565,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     } else {
         let text = std::fs::read_to_string(&cli.props).with_context(|| format!("reading {}", cli.props.display()))?;
         let props = Properties::parse(&text).with_context(|| format!("parsing {}", cli.props.display()))?;
+        if scenario == Command::AuthPush {
+            setup_props = Some(props.clone());
+        }
         Target::PingId(Wire::new(props, cli.concurrency, timeout)?)
     };
     let users = Users::new(
@@ -531,7 +586,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .build()
         .context("tokio runtime")?;
     runtime.block_on(async move {
-        if let Some(wire) = target.pingid() {
+        let mut phones = None;
+        if let Some(props) = setup_props {
+            let wire = Arc::new(Wire::new(props, push::PAIRING_PARALLELISM, timeout)?);
+            let since = Instant::now();
+            let (push, running) = push::setup(
+                wire,
+                cli.push_users,
+                Duration::from_millis(cli.push_poll_ms),
+                Duration::from_secs(cli.push_setup_secs),
+            )
+            .await?;
+            eprintln!(
+                "paired {} users with a simulated phone each in {:.1} s",
+                push.len(),
+                since.elapsed().as_secs_f64()
+            );
+            phones = Some((push, running));
+        } else if let Some(wire) = target.pingid() {
             preflight(wire, &users).await?;
         }
         if scenario.authenticates() && !cli.no_step_wait {
@@ -543,6 +615,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             tokio::time::sleep(wait).await;
         }
+        let server_stat = cli.server_pid.map(|pid| format!("/proc/{pid}/stat"));
+        let server_before = server_stat.as_deref().and_then(cpu_ticks);
         let cpu_before = own_cpu_ticks();
         let started = Instant::now();
         let shared = Arc::new(Shared {
@@ -557,7 +631,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             auths_done: AtomicU64::new(0),
             pacing: rate.map(|r| (started, 1.0 / r)),
             next_slot: AtomicU64::new(0),
+            push: phones.as_ref().map(|(push, _)| push.clone()),
+            workers: cli.concurrency,
         });
+        if let Some(push) = &shared.push {
+            push.measure(true);
+        }
         let ticker = tokio::spawn(progress(shared.clone(), cli.progress, started));
         let handles: Vec<_> = (0..cli.concurrency)
             .map(|id| tokio::spawn(worker(shared.clone(), id)))
@@ -567,22 +646,30 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             total.merge(&handle.await.context("a worker panicked")?);
         }
         let elapsed = started.elapsed();
+        let server_after = server_stat.as_deref().and_then(cpu_ticks);
         shared.stop.store(true, Ordering::Release);
         ticker.abort();
-        let client_cpu = match (cpu_before, own_cpu_ticks()) {
-            #[expect(clippy::cast_precision_loss, reason = "a printed figure")]
-            (Some(a), Some(b)) => Some((b - a) as f64 / cli.clk_tck.max(1) as f64),
+        if let Some((push, running)) = phones {
+            push.measure(false);
+            total.merge(&push.finish(running, Duration::from_secs(5)).await);
+        }
+        #[expect(clippy::cast_precision_loss, reason = "a printed figure")]
+        let seconds = |before: Option<u64>, after: Option<u64>| match (before, after) {
+            (Some(a), Some(b)) => Some(b.saturating_sub(a) as f64 / cli.clk_tck.max(1) as f64),
             _ => None,
         };
+        let client_cpu = seconds(cpu_before, own_cpu_ticks());
+        let server_cpu = seconds(server_before, server_after);
         let header = report::Header {
             scenario: scenario.name(),
             idp_url: shared.target.url().to_string(),
             concurrency: cli.concurrency,
             threads: cli.threads,
             rate,
-            users: shared.users.len(),
+            users: shared.push.as_ref().map_or(shared.users.len(), |p| p.len()),
             elapsed,
             client_cpu,
+            server_cpu,
         };
         print!("{}", report::render(&header, &total));
         Ok(())

@@ -17,6 +17,16 @@ pub enum Work {
     AddUser,
     /// privacyIDEA's `/validate/check` (the `privacyidea` scenario).
     ValidateCheck,
+    /// `startauthentication {async: true}` to a user with a paired phone (auth-push).
+    StartPush,
+    /// `authstatus` polls of an asynchronous push (auth-push).
+    AuthStatus,
+    /// `cancelauthentication` of a push the client gave up on (auth-push).
+    CancelAuthentication,
+    /// The phones' long-polls `GET /device/v1/pushes`, by HTTP status (auth-push).
+    DevicePoll,
+    /// The phones' `POST /device/v1/pushes/answer`, by HTTP status (auth-push).
+    DeviceAnswer,
 }
 
 impl Work {
@@ -28,6 +38,11 @@ impl Work {
             Self::GetUserDetails => "getuserdetails",
             Self::AddUser => "adduser",
             Self::ValidateCheck => "validate/check",
+            Self::StartPush => "startauth (async)",
+            Self::AuthStatus => "authstatus",
+            Self::CancelAuthentication => "cancelauthentication",
+            Self::DevicePoll => "device pushes (poll)",
+            Self::DeviceAnswer => "device answer",
         }
     }
 
@@ -37,8 +52,15 @@ impl Work {
         match self {
             Self::StartAuthentication => 30_015,
             Self::ValidateCheck => crate::privacyidea::ACCEPT,
+            Self::StartPush => 30_010,
             _ => 200,
         }
+    }
+
+    /// Whether `error_id` is a normal answer (not an error): the expected one, and for
+    /// `authstatus` also 30010 (the user has not answered yet).
+    pub fn accepts(self, error_id: u32) -> bool {
+        error_id == self.expected() || (self == Self::AuthStatus && error_id == 30_010)
     }
 }
 
@@ -62,7 +84,7 @@ impl OpStats {
         let wrong: u64 = self
             .answers
             .iter()
-            .filter(|(id, _)| **id != work.expected())
+            .filter(|(id, _)| !work.accepts(**id))
             .map(|(_, n)| n)
             .sum();
         wrong + self.failures.values().sum::<u64>()
@@ -83,6 +105,10 @@ pub struct Stats {
     pub iteration: Histogram,
     /// Time workers waited because every user had signed in during the current step.
     pub starved: Duration,
+    /// Authentications still waiting when the run ended (auth-push): neither ok nor failed.
+    pub auths_unfinished: u64,
+    /// What became of the phones' answers (auth-push): `approved`, `expired`, …
+    pub push_outcomes: BTreeMap<String, u64>,
 }
 
 impl Stats {
@@ -116,6 +142,10 @@ impl Stats {
         self.auths_ok += other.auths_ok;
         self.auths_failed += other.auths_failed;
         self.starved += other.starved;
+        self.auths_unfinished += other.auths_unfinished;
+        for (outcome, n) in &other.push_outcomes {
+            *self.push_outcomes.entry(outcome.clone()).or_default() += n;
+        }
     }
 }
 
@@ -131,6 +161,8 @@ pub struct Header {
     pub elapsed: Duration,
     /// The load generator's own CPU seconds during the run.
     pub client_cpu: Option<f64>,
+    /// The server's CPU seconds during the run (with --server-pid).
+    pub server_cpu: Option<f64>,
 }
 
 #[expect(clippy::cast_precision_loss, reason = "printed figures")]
@@ -178,11 +210,20 @@ pub fn render(header: &Header, stats: &Stats) -> String {
     if stats.auths_ok + stats.auths_failed > 0 {
         let _ = writeln!(
             out,
-            "  authentications      {} complete ({:.1}/s), {} failed",
+            "  authentications      {} complete ({:.1}/s), {} failed{}",
             stats.auths_ok,
             per_sec(stats.auths_ok, header.elapsed),
-            stats.auths_failed
+            stats.auths_failed,
+            if stats.auths_unfinished > 0 {
+                format!(", {} unfinished at the end", stats.auths_unfinished)
+            } else {
+                String::new()
+            }
         );
+    }
+    if !stats.push_outcomes.is_empty() {
+        let outcomes: Vec<String> = stats.push_outcomes.iter().map(|(o, n)| format!("{o} x{n}")).collect();
+        let _ = writeln!(out, "  phones' answers      {}", outcomes.join(", "));
     }
     let _ = writeln!(
         out,
@@ -203,7 +244,7 @@ pub fn render(header: &Header, stats: &Stats) -> String {
         let answers: Vec<String> = op
             .answers
             .iter()
-            .map(|(id, n)| format!("{id}{} x{n}", if *id == work.expected() { "*" } else { "" }))
+            .map(|(id, n)| format!("{id}{} x{n}", if work.accepts(*id) { "*" } else { "" }))
             .collect();
         let failures: Vec<String> = op.failures.iter().map(|(k, n)| format!("{} x{n}", k.label())).collect();
         let _ = writeln!(
@@ -235,11 +276,19 @@ pub fn render(header: &Header, stats: &Stats) -> String {
             100.0 * cpu / secs.max(1e-9)
         );
     }
+    if let Some(cpu) = header.server_cpu {
+        let _ = writeln!(
+            out,
+            "  server CPU           {cpu:.2} s ({:.0} % of one core)",
+            100.0 * cpu / secs.max(1e-9)
+        );
+    }
     let auth = &stats.authentication;
     let _ = writeln!(
         out,
         "summary scenario={} seconds={secs:.3} requests={requests} errors={errors} req_per_s={:.1} auths={} \
-         auth_per_s={:.1} auth_p50_ms={:.2} auth_p99_ms={:.2} iter_p99_ms={:.2} starved_s={:.1} client_cpu_s={}",
+         auth_per_s={:.1} auth_p50_ms={:.2} auth_p99_ms={:.2} iter_p99_ms={:.2} starved_s={:.1} client_cpu_s={} \
+         server_cpu_s={}",
         header.scenario,
         per_sec(requests, header.elapsed),
         stats.auths_ok,
@@ -250,6 +299,9 @@ pub fn render(header: &Header, stats: &Stats) -> String {
         stats.starved.as_secs_f64(),
         header
             .client_cpu
+            .map_or_else(|| "na".to_string(), |c| format!("{c:.2}")),
+        header
+            .server_cpu
             .map_or_else(|| "na".to_string(), |c| format!("{c:.2}")),
     );
     out
@@ -266,6 +318,7 @@ mod tests {
             outcome: Ok(Answer {
                 error_id,
                 session_id: None,
+                body: serde_json::Value::Null,
             }),
         }
     }
@@ -294,6 +347,7 @@ mod tests {
             users: 1,
             elapsed: Duration::from_secs(2),
             client_cpu: None,
+            server_cpu: None,
         };
         let text = render(&header, &a);
         assert!(text.contains("requests             4 (2.0 req/s), errors 2"), "{text}");

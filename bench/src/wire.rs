@@ -46,6 +46,9 @@ pub struct Answer {
     pub error_id: u32,
     /// `sessionId` of the `responseBody`, when a string.
     pub session_id: Option<String>,
+    /// The whole `responseBody`, for the fields only some scenarios read (`activationCode`
+    /// of adduser, `numberForMatching` of an asynchronous push).
+    pub body: Value,
 }
 
 /// One signed exchange: its latency (request sent → whole answer read) and outcome.
@@ -150,14 +153,21 @@ impl Wire {
             }
             payload
         };
-        let body = payload.get("responseBody").ok_or(Failure::Malformed)?;
+        let body = match payload {
+            Value::Object(mut map) => map.remove("responseBody").ok_or(Failure::Malformed)?,
+            _ => return Err(Failure::Malformed),
+        };
         let error_id = body
             .get("errorId")
             .and_then(Value::as_u64)
             .and_then(|v| u32::try_from(v).ok())
             .ok_or(Failure::Malformed)?;
         let session_id = body.get("sessionId").and_then(Value::as_str).map(str::to_string);
-        Ok(Answer { error_id, session_id })
+        Ok(Answer {
+            error_id,
+            session_id,
+            body,
+        })
     }
 }
 
