@@ -137,6 +137,13 @@ fn open(path: &Path) -> Result<Connection, StoreError> {
     // only (at worst) the last ones on a power cut, and saves an fsync per commit.
     conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
         .map_err(|e| store_err(&e))?;
+    // Query-planner stability: a plan never depends on the values bound to it. Without
+    // it SQLite marks `col = ?1` parameters as "may change the plan", and then
+    // `sqlite3_clear_bindings` (which the statement cache calls on every reuse) expires
+    // the statement, so every cached statement was parsed and planned again on each use:
+    // a third of the server's CPU in the profile (docs/performance.md).
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
+        .map_err(|e| store_err(&e))?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }
