@@ -18,12 +18,14 @@
 #        b. cheap PIN: the authentication policy `otppin=none` (privacyIDEA then checks no PIN,
 #           so pass is the code alone and no hash is verified), server restarted;
 #      reading the gunicorn processes' CPU seconds and memory before and after;
-#   5. runs Twofold's auth-totp with the same USERS/DURATION/CONCURRENCY through bench/run.sh;
+#   5. runs Twofold's auth-totp with the same DURATION/CONCURRENCY through bench/run.sh, with
+#      TWOFOLD_USERS seeded users (the same users and seeds, more of them: Twofold signs in
+#      more users per 30-s step than privacyIDEA could enroll in a reasonable time);
 #   6. prints one table and the ratio Twofold ÷ the faster privacyIDEA configuration.
 # Everything (servers, venv, databases) is stopped and deleted on exit; KEEP=1 keeps the dir.
 #
 # Settings (environment):
-#   USERS=10000 DURATION=20 CONCURRENCY=16 KEEP=0
+#   USERS=10000 TWOFOLD_USERS=100000 DURATION=20 CONCURRENCY=16 KEEP=0
 #   PI_VERSION=3.14 GUNICORN_VERSION=27.0.1 PI_THREADS=4
 # USERS bounds the rate: a user signs in at most once per 30-s step, so a run can reach at most
 # USERS / min(DURATION, 30) authentications/s; twofold-bench says so when it hits that bound.
@@ -31,6 +33,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 USERS=${USERS:-10000}
+TWOFOLD_USERS=${TWOFOLD_USERS:-100000}
 DURATION=${DURATION:-20}
 CONCURRENCY=${CONCURRENCY:-16}
 KEEP=${KEEP:-0}
@@ -43,6 +46,7 @@ number_in() { # name value min max
     [[ "$2" =~ ^[0-9]+$ ]] && (($2 >= $3 && $2 <= $4)) || { echo "$1 must be an integer in $3..$4" >&2; exit 2; }
 }
 number_in USERS "$USERS" 1 200000
+number_in TWOFOLD_USERS "$TWOFOLD_USERS" "$USERS" 2000000
 number_in DURATION "$DURATION" 1 600
 number_in CONCURRENCY "$CONCURRENCY" 1 1024
 number_in PI_THREADS "$PI_THREADS" 1 64
@@ -272,7 +276,7 @@ PI_CHEAP_CPU_MS=$LAST_CPU_MS
 stop_pi
 
 echo "== Twofold auth-totp through bench/run.sh"
-USERS=$USERS DURATION=$DURATION CONCURRENCY=$CONCURRENCY SCENARIOS=auth-totp PACED_RATES="" KEEP=0 \
+USERS=$TWOFOLD_USERS DURATION=$DURATION CONCURRENCY=$CONCURRENCY SCENARIOS=auth-totp PACED_RATES="" KEEP=0 \
     bench/run.sh | tee "$WORK/twofold.log" | sed 's/^/   /'
 TF_SUMMARY=$(grep '^summary scenario=auth-totp ' "$WORK/twofold.log")
 TF_SERVER=$(grep '^  server: CPU ' "$WORK/twofold.log")
@@ -286,11 +290,11 @@ ROWS+=("$(row "Twofold auth-totp" "$TF_RATE" "$(field auth_p50_ms "$TF_SUMMARY")
     "$(awk -v c="$TF_CPU" -v n="$(field auths "$TF_SUMMARY")" 'BEGIN { if (n > 0) printf "%.1f", 1000 * c / n; else print "-" }')" \
     "$TF_RSS" "$TF_HWM" "$TF_OTHER")")
 if grep -q 'NOTE: workers waited' "$WORK/twofold.log"; then
-    echo "WARNING: Twofold's run was bounded by USERS (each user signs in once per 30-s step): raise USERS" >&2
+    echo "WARNING: Twofold's run was bounded by USERS (each user signs in once per 30-s step): raise TWOFOLD_USERS" >&2
 fi
 
 echo
-echo "== side by side: $USERS users, $CONCURRENCY connections, $DURATION s each, $CPUS CPUs, one load generator"
+echo "== side by side: $USERS users (Twofold: $TWOFOLD_USERS), $CONCURRENCY connections, $DURATION s each, $CPUS CPUs, one load generator"
 echo "   (twofold-bench, 1 thread, keep-alive), loopback; privacyIDEA: gunicorn gthread, $CPUS workers x $PI_THREADS threads"
 row server "auth/s" "p50 ms" "p99 ms" errors "CPU s" "CPU ms/au" "RSS MB" "peak MB" "other s"
 echo

@@ -11,12 +11,16 @@
 #
 # Settings (environment):
 #   USERS=20000 DURATION=20 CONCURRENCY=32 THREADS=1 (load generator worker threads)
-#   SCENARIOS="auth-totp getuserdetails adduser mixed auth-push"
+#   SCENARIOS="auth-totp getuserdetails adduser mixed auth-push healthz"
+#                    healthz: GET /healthz, no signing and no database: the HTTP floor
 #   PUSH_USERS=200   users auth-push adds and pairs with a simulated phone (>= CONCURRENCY);
 #                    the run allows each phone 10000 pushes per 10 minutes (push_rate_limit)
 #   PACED_RATES=""   e.g. "100 200 300": extra auth-totp runs paced at that many auth/s,
 #                    for latency at a rate below saturation
 #   KEEP=0           1 keeps the data dir and logs
+#   ENGINE=sqlite    or postgres: the server stores in a throwaway PostgreSQL cluster
+#                    (scripts/pg-cluster: 127.0.0.1, fsync off), stopped and removed on exit;
+#                    PostgreSQL's own CPU then shows in the "other s" column
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,10 +28,12 @@ USERS=${USERS:-20000}
 DURATION=${DURATION:-20}
 CONCURRENCY=${CONCURRENCY:-32}
 THREADS=${THREADS:-1}
-SCENARIOS=${SCENARIOS:-"auth-totp getuserdetails adduser mixed auth-push"}
+SCENARIOS=${SCENARIOS:-"auth-totp getuserdetails adduser mixed auth-push healthz"}
 PUSH_USERS=${PUSH_USERS:-200}
 PACED_RATES=${PACED_RATES:-}
 KEEP=${KEEP:-0}
+ENGINE=${ENGINE:-sqlite}
+[[ "$ENGINE" == sqlite || "$ENGINE" == postgres ]] || { echo "ENGINE must be sqlite or postgres" >&2; exit 2; }
 
 number_in() { # name value min max
     [[ "$2" =~ ^[0-9]+$ ]] && (( $2 >= $3 && $2 <= $4 )) || { echo "$1 must be an integer in $3..$4" >&2; exit 2; }
@@ -38,7 +44,7 @@ number_in CONCURRENCY "$CONCURRENCY" 1 4096
 number_in THREADS "$THREADS" 1 64
 number_in PUSH_USERS "$PUSH_USERS" "$CONCURRENCY" 10000
 for s in $SCENARIOS; do
-    case "$s" in auth-totp | getuserdetails | adduser | mixed | auth-push) ;; *) echo "unknown scenario $s" >&2; exit 2 ;; esac
+    case "$s" in auth-totp | getuserdetails | adduser | mixed | auth-push | healthz) ;; *) echo "unknown scenario $s" >&2; exit 2 ;; esac
 done
 for r in $PACED_RATES; do number_in PACED_RATES "$r" 1 100000; done
 
@@ -54,6 +60,9 @@ LISTEN=127.0.0.1:$PORT
 KEY=bench-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
 CLK_TCK=$(getconf CLK_TCK)
 SERVER_PID=""
+PGDIR=""
+# The store option of every `twofold` command: empty for SQLite (the data dir's file).
+DB_ARGS=()
 
 stop_server() {
     if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
@@ -64,6 +73,7 @@ stop_server() {
 }
 cleanup() {
     stop_server
+    if [[ -n "$PGDIR" ]]; then scripts/pg-cluster stop "$PGDIR" || true; fi
     if [[ "$KEEP" == 1 ]]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
@@ -72,7 +82,7 @@ trap 'exit 130' INT TERM
 now_ns() { date +%s%N; }
 
 start_server() {
-    "$SERVER" --data-dir "$DATA" --listen "$LISTEN" serve >>"$WORK/server.log" 2>&1 &
+    "$SERVER" --data-dir "$DATA" "${DB_ARGS[@]}" --listen "$LISTEN" serve >>"$WORK/server.log" 2>&1 &
     SERVER_PID=$!
 }
 
@@ -110,7 +120,14 @@ latency_sums() {
         } END { for (o in ops) print o, v[o " sum"] + 0, v[o " count"] + 0 }'
 }
 
-echo "== server on $LISTEN, data in $WORK"
+if [[ "$ENGINE" == postgres ]]; then
+    PGDIR=$(mktemp -d /tmp/twofold-bench-pg.XXXXXX) # outside $WORK (0700): the cluster runs as its own user
+    PG_URL=$(scripts/pg-cluster start "$PGDIR")
+    "$(scripts/pg-cluster bindir)/psql" -X -q "$PG_URL" -c "CREATE DATABASE twofold_bench"
+    DB_ARGS=(--database-url "$(python3 -c 'import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/twofold_bench")))' "$PG_URL")")
+    echo "== PostgreSQL cluster in $PGDIR (fsync off)"
+fi
+echo "== server on $LISTEN ($ENGINE), data in $WORK"
 T0=$(now_ns)
 start_server
 FIRST_READY_MS=$(wait_ready "$T0")
@@ -118,7 +135,7 @@ echo "   first start (creates the database) ready in $FIRST_READY_MS ms"
 
 echo "== seeding $USERS users"
 T0=$(now_ns)
-"$SERVER" --data-dir "$DATA" seed --org default --users "$USERS" --bench-key "$KEY"
+"$SERVER" --data-dir "$DATA" "${DB_ARGS[@]}" seed --org default --users "$USERS" --bench-key "$KEY"
 SEED_MS=$((($(now_ns) - T0) / 1000000))
 
 stop_server
@@ -132,7 +149,7 @@ PROPS=$DATA/pingid.properties
 # auth-push pairs its own users (adduser, then the device API's pairing) and signs each in
 # many times: the default of 20 pushes per device per 10 minutes would answer 20548.
 if [[ " $SCENARIOS " == *" auth-push "* ]]; then
-    "$SERVER" --data-dir "$DATA" org set default push_rate_limit=10000 >/dev/null
+    "$SERVER" --data-dir "$DATA" "${DB_ARGS[@]}" org set default push_rate_limit=10000 >/dev/null
 fi
 ROWS=()
 run_scenario() { # label, then twofold-bench arguments
@@ -195,7 +212,7 @@ for r in $PACED_RATES; do
 done
 
 echo
-echo "== summary: $USERS users, $CONCURRENCY connections, $DURATION s per scenario, $(nproc) CPUs"
+echo "== summary ($ENGINE): $USERS users, $CONCURRENCY connections, $DURATION s per scenario, $(nproc) CPUs"
 echo "   seeding: $SEED_MS ms ($(awk -v u="$USERS" -v ms="$SEED_MS" 'BEGIN { printf "%.0f", u * 1000 / ms }') users/s)"
 echo "   start-up to ready with $USERS users: $READY_MS ms (first start on an empty dir: $FIRST_READY_MS ms)"
 echo "   server RSS idle after start-up: $(mb "$IDLE_RSS") MB; peak over the whole run: $(mb "$(mem_kb VmHWM)") MB"

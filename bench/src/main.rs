@@ -12,7 +12,9 @@
 //! - `privacyidea`: privacyIDEA's `/validate/check` with PIN + a fresh TOTP code, one per
 //!   user and 30-s step, for the side-by-side run of `bench/compare-privacyidea.sh`;
 //! - `auth-push`: startauthentication (async push), the user's simulated phone approves on
-//!   the device API, authstatus until 200 (`push.rs`; it pairs its own users).
+//!   the device API, authstatus until 200 (`push.rs`; it pairs its own users);
+//! - `healthz`: `GET /healthz` (no signing, no database): the floor, what the HTTP client
+//!   and server cost on their own on this machine.
 
 mod histogram;
 mod privacyidea;
@@ -143,6 +145,9 @@ enum Command {
     /// Complete push authentications: startauthentication (async), the phone approves,
     /// authstatus until 200. Pairs --push-users users of its own first.
     AuthPush,
+    /// GET /healthz on the same keep-alive connections: no signing, no database; the
+    /// ceiling of this client and the server's HTTP stack on this machine.
+    Healthz,
     /// Print a free loopback TCP port (for scripts) and exit.
     FreePort,
 }
@@ -156,6 +161,7 @@ impl Command {
             Self::Mixed => "mixed",
             Self::Privacyidea => "privacyidea",
             Self::AuthPush => "auth-push",
+            Self::Healthz => "healthz",
             Self::FreePort => "free-port",
         }
     }
@@ -291,6 +297,7 @@ enum Op {
     Details,
     Add,
     Push,
+    Healthz,
 }
 
 async fn worker(shared: Arc<Shared>, id: usize) -> Stats {
@@ -307,6 +314,7 @@ async fn worker(shared: Arc<Shared>, id: usize) -> Stats {
             Command::Getuserdetails => Op::Details,
             Command::Adduser => Op::Add,
             Command::AuthPush => Op::Push,
+            Command::Healthz => Op::Healthz,
             _ => match rng.below(100) {
                 0..90 => Op::Auth,
                 90..95 => Op::Details,
@@ -369,6 +377,15 @@ async fn worker(shared: Arc<Shared>, id: usize) -> Stats {
                 });
                 let exchange = wire.call("adduser", &body).await;
                 stats.record(Work::AddUser, &exchange);
+                shared.requests_done.fetch_add(1, Ordering::Relaxed);
+            }
+            Op::Healthz => {
+                let Some(wire) = shared.target.pingid() else { break };
+                if !shared.take(1) {
+                    break;
+                }
+                let exchange = wire.healthz().await;
+                stats.record(Work::Healthz, &exchange);
                 shared.requests_done.fetch_add(1, Ordering::Relaxed);
             }
             Op::Push => {

@@ -27,6 +27,8 @@ pub enum Work {
     DevicePoll,
     /// The phones' `POST /device/v1/pushes/answer`, by HTTP status (auth-push).
     DeviceAnswer,
+    /// `GET /healthz`, by HTTP status (the `healthz` floor).
+    Healthz,
 }
 
 impl Work {
@@ -43,6 +45,7 @@ impl Work {
             Self::CancelAuthentication => "cancelauthentication",
             Self::DevicePoll => "device pushes (poll)",
             Self::DeviceAnswer => "device answer",
+            Self::Healthz => "GET /healthz",
         }
     }
 

@@ -137,6 +137,39 @@ impl Wire {
         Exchange { latency, outcome }
     }
 
+    /// `GET /healthz` on the same connections: no signing, no verification, no database.
+    /// What this client and the server's HTTP stack cost on their own (the `healthz`
+    /// scenario): the ceiling any signed operation stays under on this machine.
+    pub async fn healthz(&self) -> Exchange {
+        let url = format!(
+            "{}/healthz",
+            self.idp_url().trim_end_matches('/').trim_end_matches("/pingid")
+        );
+        let started = Instant::now();
+        let sent = self.http.get(url).send().await;
+        let outcome = match sent {
+            Ok(response) => {
+                let status = u32::from(response.status().as_u16());
+                match response.bytes().await {
+                    Ok(_) => Ok(Answer {
+                        error_id: status,
+                        session_id: None,
+                        body: Value::Null,
+                    }),
+                    Err(e) if e.is_timeout() => Err(Failure::Timeout),
+                    Err(_) => Err(Failure::Transport),
+                }
+            }
+            Err(e) if e.is_timeout() => Err(Failure::Timeout),
+            Err(e) if e.is_connect() => Err(Failure::Connect),
+            Err(_) => Err(Failure::Transport),
+        };
+        Exchange {
+            latency: started.elapsed(),
+            outcome,
+        }
+    }
+
     fn decode(&self, text: &str) -> Result<Answer, Failure> {
         let trimmed = text.trim();
         let payload = if trimmed.starts_with('{') {

@@ -37,7 +37,15 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "twofold-delivery",
         ],
     ),
-    ("twofold-bench", &["twofold-client", "twofold-proto", "twofold-factors"]),
+    (
+        "twofold-bench",
+        &[
+            "twofold-client",
+            "twofold-proto",
+            "twofold-factors",
+            "twofold-authenticator",
+        ],
+    ),
 ];
 
 /// Third-party crates that the leaf crates must never pull in directly.
