@@ -1,6 +1,7 @@
 //! Devices, pairing sessions and SMS usage on SQLite.
 
 use async_trait::async_trait;
+use rusqlite::types::Value;
 use rusqlite::{Connection, Row, TransactionBehavior, params};
 use twofold_core::StoreError;
 use twofold_core::device::{Device, DeviceId, DeviceType};
@@ -102,6 +103,35 @@ pub(super) fn renumber(c: &Connection, user: i64) -> Sql<()> {
     Ok(())
 }
 
+/// The INSERT of one device row; [`device_values`] gives its 17 values. Shared by pairing
+/// and by bulk seeding, so a new device column is added in one place.
+pub(super) const INSERT_DEVICE: &str = "INSERT INTO devices (id, uuid, user_id, org_id, kind, position, nickname, \
+     phone, email, serial, oath_kind, oath_algorithm, oath_digits, oath_period, sealed_secret, counter, enrolled_ms) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
+
+/// The values of [`INSERT_DEVICE`] for `d`, owned by `user_id` at `position`.
+pub(super) fn device_values(d: &NewDevice, user_id: i64, position: i64, nickname: String) -> [Value; 17] {
+    [
+        Value::from(d.id.0),
+        Value::from(d.uuid.clone()),
+        Value::from(user_id),
+        Value::from(d.org_id.0),
+        Value::from(d.kind.wire_name().to_string()),
+        Value::from(position),
+        Value::from(nickname),
+        Value::from(d.phone.clone()),
+        Value::from(d.email.clone()),
+        Value::from(d.serial.clone()),
+        Value::from(d.oath.map(|o| o.kind.as_str().to_string())),
+        Value::from(d.oath.map(|o| o.algorithm.to_string())),
+        Value::from(d.oath.map(|o| i64::from(o.digits))),
+        Value::from(d.oath.map(|o| i64::from(o.period))),
+        Value::from(d.sealed_secret.clone()),
+        Value::from(d.counter),
+        Value::from(d.enrolled_ms),
+    ]
+}
+
 /// Inside a pairing transaction: checks the user is not SUSPENDED and has fewer than
 /// `max_devices` devices, inserts the device at the next position with a default
 /// nickname, and makes the user ACTIVE. The caller commits only on `Paired`.
@@ -122,30 +152,8 @@ pub(super) fn insert_device(c: &Connection, d: &NewDevice, max_devices: u32) -> 
     }
     let nickname = default_nickname_on(c, d.user_id.0, d.kind)?;
     let inserted = c.one(
-        &format!(
-            "INSERT INTO devices (id, uuid, user_id, org_id, kind, position, nickname, phone, email, serial, oath_kind, \
-             oath_algorithm, oath_digits, oath_period, sealed_secret, counter, enrolled_ms) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) RETURNING {DEVICE_COLUMNS}"
-        ),
-        params![
-            d.id.0,
-            d.uuid,
-            d.user_id.0,
-            d.org_id.0,
-            d.kind.wire_name(),
-            count + 1,
-            nickname,
-            d.phone,
-            d.email,
-            d.serial,
-            d.oath.map(|o| o.kind.as_str()),
-            d.oath.map(|o| o.algorithm),
-            d.oath.map(|o| i64::from(o.digits)),
-            d.oath.map(|o| i64::from(o.period)),
-            d.sealed_secret,
-            d.counter,
-            d.enrolled_ms,
-        ],
+        &format!("{INSERT_DEVICE} RETURNING {DEVICE_COLUMNS}"),
+        rusqlite::params_from_iter(device_values(d, d.user_id.0, count + 1, nickname)),
         device,
     );
     let paired = match inserted {

@@ -8,8 +8,10 @@ use twofold_core::store::{JobRecord, JobStore, NewDevice, NewUser, ReportDevice,
 
 use super::SqliteStore;
 use super::db::{Db, Sql};
+use super::devices::{INSERT_DEVICE, device_values};
 
-fn job(row: &Row<'_>) -> Sql<JobRecord> {
+/// A `jobs` row (tokens.rs, which stores the jobs, reads them with it too).
+pub(super) fn job(row: &Row<'_>) -> Sql<JobRecord> {
     Ok(JobRecord {
         token: row.get("token")?,
         org_id: OrgId(row.get("org_id")?),
@@ -110,12 +112,7 @@ impl JobStore for SqliteStore {
                          created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'ACTIVE', ?8) \
                          ON CONFLICT DO NOTHING RETURNING id",
                     )?;
-                    let mut insert_device = tx.prepare_cached(
-                        "INSERT INTO devices (id, uuid, user_id, org_id, kind, position, nickname, phone, email, \
-                         serial, oath_kind, oath_algorithm, oath_digits, oath_period, sealed_secret, counter, \
-                         enrolled_ms) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
-                    )?;
+                    let mut insert_device = tx.prepare_cached(INSERT_DEVICE)?;
                     for (u, devices) in &users {
                         let id: Option<i64> = {
                             let mut rows = insert_user.query(params![
@@ -136,25 +133,11 @@ impl JobStore for SqliteStore {
                         let Some(user_id) = id else { continue };
                         inserted += 1;
                         for (i, d) in devices.iter().enumerate() {
-                            insert_device.execute(params![
-                                d.id.0,
-                                d.uuid,
-                                user_id,
-                                d.org_id.0,
-                                d.kind.wire_name(),
-                                i64::try_from(i).unwrap_or(0) + 1,
-                                format!("{} 1", d.kind.nickname_stem()),
-                                d.phone,
-                                d.email,
-                                d.serial,
-                                d.oath.map(|o| o.kind.as_str()),
-                                d.oath.map(|o| o.algorithm),
-                                d.oath.map(|o| i64::from(o.digits)),
-                                d.oath.map(|o| i64::from(o.period)),
-                                d.sealed_secret,
-                                d.counter,
-                                d.enrolled_ms,
-                            ])?;
+                            let position = i64::try_from(i).unwrap_or(0) + 1;
+                            let nickname = format!("{} 1", d.kind.nickname_stem());
+                            insert_device.execute(rusqlite::params_from_iter(device_values(
+                                d, user_id, position, nickname,
+                            )))?;
                         }
                     }
                 }

@@ -10,6 +10,7 @@ use twofold_core::store::{JobRecord, StockToken, TokenStore, YubikeyRecord};
 use super::SqliteStore;
 use super::db::{Db, Sql};
 use super::devices::renumber;
+use super::jobs::job;
 use crate::rows::oath;
 
 fn stock(row: &Row<'_>) -> Sql<StockToken> {
@@ -22,18 +23,6 @@ fn stock(row: &Row<'_>) -> Sql<StockToken> {
             .ok_or_else(|| StoreError::Unavailable("stock token without a kind".into()))?,
         sealed_secret: row.get("sealed_secret")?,
         created_ms: row.get("created_ms")?,
-    })
-}
-
-fn job(row: &Row<'_>) -> Sql<JobRecord> {
-    Ok(JobRecord {
-        token: row.get("token")?,
-        org_id: OrgId(row.get("org_id")?),
-        kind: row.get("kind")?,
-        status: row.get("status")?,
-        result: row.get("result")?,
-        created_ms: row.get("created_ms")?,
-        finished_ms: row.get("finished_ms")?,
     })
 }
 
