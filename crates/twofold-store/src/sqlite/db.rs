@@ -15,6 +15,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, Params, Row};
+
+use super::checkpoint::{CHECKPOINT_PAGES, Checkpointer};
 use twofold_core::StoreError;
 
 /// Prepared statements kept per connection; the store has about a hundred distinct ones.
@@ -125,6 +127,8 @@ pub(crate) struct Connections {
     writer: Arc<tokio::sync::Mutex<Connection>>,
     /// Idle reader connections.
     readers: Mutex<Vec<Connection>>,
+    /// Checkpoints the WAL off the write path (checkpoint.rs).
+    checkpointer: Checkpointer,
 }
 
 /// Opens one connection with the settings every connection of the store uses.
@@ -155,11 +159,23 @@ impl Connections {
         ready: impl std::future::Future<Output = Result<(), StoreError>>,
     ) -> Result<Self, StoreError> {
         ready.await?;
-        let writer = open(path)?;
+        let mut writer = open(path)?;
+        let (checkpointer, asker) = Checkpointer::start(open(path)?, path)?;
+        // The hook replaces SQLite's automatic checkpoint on this connection: past the
+        // threshold the commit only asks the checkpoint thread.
+        writer
+            .wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, pages: i32| {
+                if pages >= CHECKPOINT_PAGES {
+                    asker.ask();
+                }
+                Ok(())
+            }))
+            .map_err(|e| store_err(&e))?;
         Ok(Self {
             path: path.to_path_buf(),
             writer: Arc::new(tokio::sync::Mutex::new(writer)),
             readers: Mutex::new(Vec::new()),
+            checkpointer,
         })
     }
 
@@ -206,6 +222,7 @@ impl Connections {
 
     /// Checkpoints the WAL into the main file and drops idle readers.
     pub(crate) async fn close(&self) {
+        self.checkpointer.stop();
         self.readers
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

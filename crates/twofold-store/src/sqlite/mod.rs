@@ -1,6 +1,7 @@
 //! The embedded SQLite store (the default).
 
 mod auth;
+mod checkpoint;
 mod db;
 mod devices;
 mod jobs;
