@@ -125,7 +125,7 @@ struct Cli {
     #[arg(long, global = true, default_value_t = 120)]
     push_setup_secs: u64,
     /// The server's process id: its CPU seconds over the measured run alone (not the
-    /// set-up, e.g. auth-push's pairing) are reported, read from /proc/<pid>/stat.
+    /// set-up, e.g. auth-push's pairing) are reported, read from `/proc/<pid>/stat`.
     #[arg(long, global = true)]
     server_pid: Option<u32>,
 }
