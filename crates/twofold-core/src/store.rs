@@ -14,7 +14,7 @@ use crate::push::{AppDevice, AppFacts, AppPairOutcome, CreatePush, Push, PushSta
 
 /// Why the store could not do what was asked. Callers never see the cause: it goes to
 /// the log, and the client gets 10571 (or 10551 for a lost race).
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The database could not be reached or failed (disk full, connection lost...).
     #[error("store unavailable: {0}")]

@@ -3,7 +3,7 @@
 //! two nodes) can never both move a session.
 
 use async_trait::async_trait;
-use rusqlite::{Row, TransactionBehavior, params};
+use rusqlite::{Row, params};
 use twofold_core::StoreError;
 use twofold_core::device::DeviceId;
 use twofold_core::ids::{OrgId, UserId};
@@ -181,7 +181,7 @@ impl AuthStore for SqliteStore {
     ) -> Result<(), StoreError> {
         self.db()
             .write(|c| {
-                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let tx = c.savepoint()?;
                 tx.run(
                     "UPDATE users SET failed_attempts = CASE WHEN ?3 THEN 0 ELSE failed_attempts END, last_login_ms = ?2 \
                      WHERE id = ?1",
@@ -223,7 +223,7 @@ impl AuthStore for SqliteStore {
     ) -> Result<bool, StoreError> {
         self.db()
             .write(|c| {
-                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let tx = c.savepoint()?;
                 tx.run("DELETE FROM code_sends WHERE created_ms < ?1", [now_ms - 86_400_000])?;
                 let n: i64 = tx
                     .one(

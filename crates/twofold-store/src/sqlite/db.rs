@@ -11,12 +11,13 @@
 //! take long (bulk seeding) runs on the blocking pool instead.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, Params, Row};
 
 use super::checkpoint::{CHECKPOINT_PAGES, Checkpointer};
+use super::writer::Writer;
 use twofold_core::StoreError;
 
 /// Prepared statements kept per connection; the store has about a hundred distinct ones.
@@ -83,7 +84,7 @@ pub(crate) fn is_unique_violation(f: &Fail) -> bool {
     matches!(f, Fail::Db(e) if matches!(code_of(e), Some(2067 | 1555)))
 }
 
-/// Statement helpers on any connection (a `Transaction` reaches them through `Deref`).
+/// Statement helpers on any connection (a `Savepoint` reaches them through `Deref`).
 /// Every statement is prepared once per connection and reused from its cache.
 pub(crate) trait Db {
     /// Runs a statement that returns no rows; the number of rows it changed.
@@ -123,8 +124,8 @@ impl Db for Connection {
 #[derive(Debug)]
 pub(crate) struct Connections {
     path: PathBuf,
-    /// The only connection that writes; an async mutex so queued writers yield their thread.
-    writer: Arc<tokio::sync::Mutex<Connection>>,
+    /// The only connection that writes, with group commit (writer.rs).
+    writer: Writer,
     /// Idle reader connections.
     readers: Mutex<Vec<Connection>>,
     /// Checkpoints the WAL off the write path (checkpoint.rs).
@@ -173,7 +174,7 @@ impl Connections {
             .map_err(|e| store_err(&e))?;
         Ok(Self {
             path: path.to_path_buf(),
-            writer: Arc::new(tokio::sync::Mutex::new(writer)),
+            writer: Writer::new(writer),
             readers: Mutex::new(Vec::new()),
             checkpointer,
         })
@@ -199,12 +200,12 @@ impl Connections {
         Ok(out?)
     }
 
-    /// Runs `f` on the writer connection once it is free, on this thread. `f` starts its
-    /// own transaction when it runs more than one statement; a transaction dropped without
-    /// `commit` rolls back.
+    /// Runs `f` on the writer connection once it is free, on this thread, in a savepoint
+    /// of the writer's open transaction; returns once that transaction is committed
+    /// (writer.rs). `f` may open savepoints of its own; one dropped without `commit`
+    /// rolls back.
     pub(crate) async fn write<T>(&self, f: impl FnOnce(&mut Connection) -> Sql<T> + Send) -> Result<T, StoreError> {
-        let mut conn = self.writer.lock().await;
-        Ok(f(&mut conn)?)
+        self.writer.write(f).await
     }
 
     /// Like [`Self::write`], for work that may take long (thousands of rows): it runs on
@@ -213,11 +214,7 @@ impl Connections {
         &self,
         f: impl FnOnce(&mut Connection) -> Sql<T> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let mut conn = Arc::clone(&self.writer).lock_owned().await;
-        tokio::task::spawn_blocking(move || f(&mut conn))
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
-            .map_err(StoreError::from)
+        self.writer.write_long(f).await
     }
 
     /// Checkpoints the WAL into the main file and drops idle readers.
@@ -227,8 +224,10 @@ impl Connections {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clear();
-        let conn = self.writer.lock().await;
         // Best effort: a reader in another process may hold the WAL open.
-        let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
+        self.writer
+            .outside(|conn| conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);"))
+            .await
+            .ok();
     }
 }

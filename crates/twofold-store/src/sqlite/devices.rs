@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use rusqlite::types::Value;
-use rusqlite::{Connection, Row, TransactionBehavior, params};
+use rusqlite::{Connection, Row, params};
 use twofold_core::StoreError;
 use twofold_core::device::{Device, DeviceId, DeviceType};
 use twofold_core::ids::{OrgId, UserId};
@@ -87,7 +87,7 @@ fn default_nickname_on(c: &Connection, user: i64, kind: DeviceType) -> Sql<Strin
 }
 
 /// Rewrites positions of the user's devices as 1..n in their current order. Runs inside
-/// the caller's transaction (a `Transaction` derefs to the `Connection` taken here).
+/// the caller's savepoint (a `Savepoint` derefs to the `Connection` taken here).
 pub(super) fn renumber(c: &Connection, user: i64) -> Sql<()> {
     let ids: Vec<i64> = c.all(
         "SELECT id FROM devices WHERE user_id = ?1 ORDER BY position, enrolled_ms, id",
@@ -176,7 +176,7 @@ impl DeviceStore for SqliteStore {
     ) -> Result<PairOutcome, StoreError> {
         self.db()
             .write(|c| {
-                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let tx = c.savepoint()?;
                 if let Some(id) = session_id {
                     let closed = tx.run(
                         "UPDATE pairing_sessions SET state = 'done' WHERE id = ?1 AND state = 'open'",
@@ -208,7 +208,7 @@ impl DeviceStore for SqliteStore {
     async fn unpair(&self, user: UserId, which: Option<DeviceId>) -> Result<u64, StoreError> {
         self.db()
             .write(|c| {
-                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let tx = c.savepoint()?;
                 let removed = match which {
                     Some(id) => tx.run(
                         "DELETE FROM devices WHERE user_id = ?1 AND id = ?2",
@@ -234,7 +234,7 @@ impl DeviceStore for SqliteStore {
     async fn move_device(&self, user: UserId, id: DeviceId, position: i64) -> Result<bool, StoreError> {
         self.db()
             .write(|c| {
-                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let tx = c.savepoint()?;
                 let current: Option<i64> = tx.one(
                     "SELECT position FROM devices WHERE user_id = ?1 AND id = ?2",
                     params![user.0, id.0],
@@ -385,7 +385,7 @@ impl DeviceStore for SqliteStore {
     ) -> Result<SmsReservation, StoreError> {
         self.db()
             .write(|c| {
-                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let tx = c.savepoint()?;
                 let (sent, claimed): (i64, i64) = tx
                     .one(
                         "SELECT sent, claimed FROM sms_usage WHERE user_id = ?1 AND day = ?2",

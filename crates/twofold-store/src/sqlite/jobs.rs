@@ -1,7 +1,7 @@
 //! The jobs queue and the report's data on SQLite.
 
 use async_trait::async_trait;
-use rusqlite::{Row, TransactionBehavior, params};
+use rusqlite::{Row, params};
 use twofold_core::StoreError;
 use twofold_core::ids::OrgId;
 use twofold_core::store::{JobRecord, JobStore, NewDevice, NewUser, ReportDevice, ReportRow};
@@ -104,7 +104,7 @@ impl JobStore for SqliteStore {
         let users = users.to_vec();
         self.db()
             .write_long(move |c| {
-                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let tx = c.savepoint()?;
                 let mut inserted = 0;
                 {
                     let mut insert_user = tx.prepare_cached(

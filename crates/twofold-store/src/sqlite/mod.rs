@@ -10,6 +10,7 @@ mod outbox;
 mod push;
 mod tokens;
 mod users;
+mod writer;
 
 use std::path::PathBuf;
 use std::str::FromStr;

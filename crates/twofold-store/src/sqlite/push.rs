@@ -3,7 +3,7 @@
 //! an insert that a replay fails.
 
 use async_trait::async_trait;
-use rusqlite::{Row, TransactionBehavior, params};
+use rusqlite::{Row, params};
 use twofold_core::StoreError;
 use twofold_core::device::DeviceId;
 use twofold_core::ids::{OrgId, UserId};
@@ -83,7 +83,7 @@ impl PushStore for SqliteStore {
     ) -> Result<AppPairOutcome, StoreError> {
         self.db()
             .write(|c| {
-                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let tx = c.savepoint()?;
                 let moved = tx.run(
                     "UPDATE activation_codes SET state = 'PAIRED', device_id = ?3 \
                      WHERE org_id = ?1 AND code_hash = ?2 AND state = 'VERIFIED' AND user_id = ?4",
@@ -169,7 +169,7 @@ impl PushStore for SqliteStore {
         let inserted = self
             .db()
             .write(|c| {
-                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let tx = c.savepoint()?;
                 tx.run(
                     "DELETE FROM device_nonces WHERE device_id = ?1 AND keep_until_ms < ?2",
                     params![device.0, now_ms],
@@ -225,7 +225,7 @@ impl PushStore for SqliteStore {
     async fn create_push(&self, p: &Push, since_ms: i64, rate_limit: u32) -> Result<CreatePush, StoreError> {
         self.db()
             .write(|c| {
-                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let tx = c.savepoint()?;
                 // Open pushes past their time end here, so they do not block the device.
                 tx.run(
                     "UPDATE pushes SET updated_ms = ?2, state = CASE \

@@ -1,7 +1,7 @@
 //! OATH token stock, counters, resync sessions and jobs on SQLite.
 
 use async_trait::async_trait;
-use rusqlite::{Row, TransactionBehavior, params};
+use rusqlite::{Row, params};
 use twofold_core::StoreError;
 use twofold_core::device::DeviceId;
 use twofold_core::ids::OrgId;
@@ -31,7 +31,7 @@ impl TokenStore for SqliteStore {
     async fn insert_stock(&self, tokens: &[StockToken]) -> Result<Vec<String>, StoreError> {
         self.db()
             .write(|c| {
-                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let tx = c.savepoint()?;
                 let mut duplicates = Vec::new();
                 for t in tokens {
                     let changed = tx.run(
@@ -89,7 +89,7 @@ impl TokenStore for SqliteStore {
     async fn revoke_stock(&self, org: OrgId, serials: &[String]) -> Result<u64, StoreError> {
         self.db()
             .write(|c| {
-                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let tx = c.savepoint()?;
                 let mut removed: u64 = 0;
                 for serial in serials {
                     let owner: Option<i64> = tx.one(
@@ -179,7 +179,7 @@ impl TokenStore for SqliteStore {
     async fn insert_yubikeys(&self, keys: &[YubikeyRecord]) -> Result<Vec<String>, StoreError> {
         self.db()
             .write(|c| {
-                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let tx = c.savepoint()?;
                 let mut duplicates = Vec::new();
                 for k in keys {
                     let changed = tx.run(

@@ -1,7 +1,7 @@
 //! Users, memberships and activation codes on SQLite.
 
 use async_trait::async_trait;
-use rusqlite::{Connection, Row, TransactionBehavior, params};
+use rusqlite::{Connection, Row, params};
 use twofold_core::StoreError;
 use twofold_core::ids::{OrgId, UserId};
 use twofold_core::model::{ActivationCode, Membership, Profile, Service, User, UserStatus};
@@ -67,7 +67,7 @@ impl UserStore for SqliteStore {
     async fn insert_user(&self, new: &NewUser, max_users: Option<u32>) -> Result<InsertUser, StoreError> {
         self.db()
             .write(|c| {
-                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let tx = c.savepoint()?;
                 if let Some(max) = max_users {
                     let count: i64 = tx
                         .one("SELECT COUNT(*) FROM users WHERE org_id = ?1", [new.org_id.0], |r| {
@@ -164,7 +164,7 @@ impl UserStore for SqliteStore {
         );
         self.db()
             .write(|c| {
-                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let tx = c.savepoint()?;
                 let org_id: Option<i64> = tx.one(
                     &sql,
                     params![id.0, to.as_str(), code.expires_ms, code.device_kind.map(|k| k.as_str())],
@@ -240,7 +240,7 @@ impl UserStore for SqliteStore {
     ) -> Result<(), StoreError> {
         self.db()
             .write(|c| {
-                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let tx = c.savepoint()?;
                 for service in services {
                     if add_missing {
                         tx.run(
