@@ -100,6 +100,16 @@ pub trait OrgStore: Send + Sync {
     async fn insert_token(&self, token: &ApiToken) -> Result<(), StoreError>;
     /// Looks a token up (revoked ones included; the caller checks).
     async fn token(&self, token: &ApiTokenId) -> Result<Option<ApiToken>, StoreError>;
+    /// A token (revoked ones included) and its organization (`None` if that is gone):
+    /// what every signed request looks up first. The default reads them one after the
+    /// other; an engine that can read both at once overrides it.
+    async fn token_with_org(&self, token: &ApiTokenId) -> Result<Option<(ApiToken, Option<Org>)>, StoreError> {
+        let Some(found) = self.token(token).await? else {
+            return Ok(None);
+        };
+        let org = self.org_by_id(found.org_id).await?;
+        Ok(Some((found, org)))
+    }
     /// The tokens of an organization, oldest first.
     async fn tokens_of(&self, org: OrgId) -> Result<Vec<ApiToken>, StoreError>;
     /// Revokes a token; false if it does not exist or was already revoked.

@@ -213,7 +213,12 @@ impl Core {
         verify: impl FnOnce(&[u8]) -> bool,
     ) -> Result<Verification, StoreError> {
         let id = ApiTokenId(token.to_string());
-        let Some(stored) = self.store.token(&id).await?.filter(|t| t.revoked_ms.is_none()) else {
+        let Some((stored, org)) = self
+            .store
+            .token_with_org(&id)
+            .await?
+            .filter(|(t, _)| t.revoked_ms.is_none())
+        else {
             return Ok(Verification::Rejected {
                 key: None,
                 org_alias: None,
@@ -227,7 +232,7 @@ impl Core {
                 org_alias: None,
             });
         };
-        let Some(org) = self.store.org_by_id(stored.org_id).await? else {
+        let Some(org) = org else {
             return Ok(Verification::Rejected {
                 key: None,
                 org_alias: None,

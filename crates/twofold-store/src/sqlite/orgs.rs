@@ -118,6 +118,35 @@ impl OrgStore for SqliteStore {
         })
     }
 
+    async fn token_with_org(&self, id: &ApiTokenId) -> Result<Option<(ApiToken, Option<Org>)>, StoreError> {
+        // One statement, so one read transaction, for what every request looks up first.
+        self.db().read(|c| {
+            c.one(
+                "SELECT t.token, t.org_id, t.scope, t.sealed_key, t.created_ms, t.revoked_ms, o.id AS o_id, \
+                 o.alias AS o_alias, o.name AS o_name, o.settings AS o_settings, o.created_ms AS o_created_ms \
+                 FROM api_tokens t LEFT JOIN orgs o ON o.id = t.org_id WHERE t.token = ?1",
+                [&id.0],
+                |row| {
+                    let found = token(row)?;
+                    let org = match row.get::<_, Option<i64>>("o_id")? {
+                        None => None,
+                        Some(org_id) => Some(
+                            OrgRow {
+                                id: org_id,
+                                alias: row.get("o_alias")?,
+                                name: row.get("o_name")?,
+                                settings: row.get("o_settings")?,
+                                created_ms: row.get("o_created_ms")?,
+                            }
+                            .into_org()?,
+                        ),
+                    };
+                    Ok((found, org))
+                },
+            )
+        })
+    }
+
     async fn tokens_of(&self, org_id: OrgId) -> Result<Vec<ApiToken>, StoreError> {
         self.db().read(|c| {
             c.all(

@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use twofold_core::Store;
 use twofold_core::device::{DeviceId, DeviceType};
-use twofold_core::model::{Service, UserStatus};
+use twofold_core::ids::ApiTokenId;
+use twofold_core::model::{ApiToken, Service, TokenScope, UserStatus};
 use twofold_core::store::{AuditEvent, InsertUser, JobRecord, NewOrg, PairOutcome};
 
 use crate::conformance;
@@ -20,6 +21,54 @@ conformance! {
     jobs_are_claimed_in_order_and_finished => jobs;
     report_pages_join_users_and_devices => report;
     counters_swap_from_null_and_from_a_value => counters;
+    a_token_is_read_with_its_organization => token_with_org;
+}
+
+async fn token_with_org(store: Arc<dyn Store>) {
+    let id = org(store.as_ref(), "acme").await;
+    let token = ApiToken {
+        token: ApiTokenId("tok-1".into()),
+        org_id: id,
+        scope: TokenScope::AuthOnly,
+        sealed_key: vec![1, 2, 3],
+        created_ms: T0,
+        revoked_ms: None,
+    };
+    store.insert_token(&token).await.unwrap();
+    let (found, found_org) = store.token_with_org(&token.token).await.unwrap().expect("the token");
+    assert_eq!(
+        (
+            found.token.0.as_str(),
+            found.org_id,
+            found.scope,
+            found.sealed_key,
+            found.created_ms,
+            found.revoked_ms
+        ),
+        ("tok-1", id, TokenScope::AuthOnly, vec![1, 2, 3], T0, None)
+    );
+    let found_org = found_org.expect("its organization");
+    let by_id = store.org_by_id(id).await.unwrap().expect("by id");
+    assert_eq!(
+        (
+            found_org.id,
+            found_org.alias.0.as_str(),
+            found_org.name.as_str(),
+            found_org.created_ms
+        ),
+        (by_id.id, "alias-acme", "acme", T0)
+    );
+    assert_eq!(found_org.settings, by_id.settings);
+    assert!(store.revoke_token(&token.token, T0 + 5).await.unwrap());
+    let (revoked, _) = store.token_with_org(&token.token).await.unwrap().expect("still found");
+    assert_eq!(revoked.revoked_ms, Some(T0 + 5));
+    assert!(
+        store
+            .token_with_org(&ApiTokenId("nope".into()))
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 async fn orgs_unique(store: Arc<dyn Store>) {
