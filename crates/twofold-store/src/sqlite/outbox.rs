@@ -114,7 +114,8 @@ impl OutboxStore for SqliteStore {
     }
 
     async fn sweep_messages(&self, now_ms: i64, finished_before_ms: i64) -> Result<(u64, u64), StoreError> {
-        // Two statements, each its own transaction, as before.
+        // Both statements in one write: if the delete fails the expiry is undone too,
+        // and the next sweep does both again.
         let (expired, deleted) = self
             .db()
             .write(|c| {

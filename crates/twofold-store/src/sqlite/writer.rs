@@ -12,7 +12,12 @@
 //! write finds nobody queued and commits at once, exactly as before.
 //!
 //! A write's closure still runs on its caller's thread (it may borrow the caller's data);
-//! only the transaction is shared.
+//! only the transaction is shared. A write that panics undoes its own changes first.
+//! Work that may take long (`write_long`) gets a transaction of its own.
+//!
+//! A caller cancelled while it waits for its batch's commit (a request that timed out)
+//! loses the answer, not the write, which is committed with the batch: the same as a
+//! write whose answer is lost on its way back to the client, which could always happen.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -81,12 +86,19 @@ impl Drop for Queued {
         if !self.waiting {
             return;
         }
-        if self.queued.fetch_sub(1, Ordering::AcqRel) == 1
-            && let Ok(runtime) = tokio::runtime::Handle::try_current()
-        {
+        if self.queued.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return;
+        }
+        // Taking the writer with nobody queued commits an open batch (Held's drop): at
+        // once when the writer is free, else from a task once its holder lets go.
+        if let Ok(guard) = Arc::clone(&self.slot).try_lock_owned() {
+            drop(Held {
+                guard,
+                queued: Arc::clone(&self.queued),
+            });
+        } else if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let slot = Arc::clone(&self.slot);
             let queued = Arc::clone(&self.queued);
-            // Taking the writer with nobody queued commits an open batch (Held's drop).
             runtime.spawn(async move {
                 let guard = slot.lock_owned().await;
                 drop(Held { guard, queued });
@@ -101,7 +113,9 @@ fn commit(slot: &mut Slot) -> Result<(), StoreError> {
         return Ok(());
     };
     let outcome = slot.conn.execute_batch("COMMIT").map_err(|e| store_err(&e));
-    slot.commits += 1;
+    if outcome.is_ok() {
+        slot.commits += 1;
+    }
     if outcome.is_err() && !slot.conn.is_autocommit() {
         let _ = slot.conn.execute_batch("ROLLBACK");
     }
@@ -123,6 +137,18 @@ fn abort(slot: &mut Slot, why: &StoreError) {
 /// Runs `f` in a savepoint of the open batch (opening one when there is none). The outer
 /// error means the batch itself failed; the inner result is `f`'s.
 fn member<T>(slot: &mut Slot, f: impl FnOnce(&mut Connection) -> Sql<T>) -> Result<Sql<T>, StoreError> {
+    // The connection and the bookkeeping disagree only after a failure they could not
+    // clean up (a ROLLBACK that failed, a transaction SQLite ended on its own): settle
+    // that first, so one bad moment does not break every later write.
+    if slot.batch.is_some() && slot.conn.is_autocommit() {
+        abort(
+            slot,
+            &StoreError::Unavailable("the write transaction was rolled back".into()),
+        );
+    }
+    if slot.batch.is_none() && !slot.conn.is_autocommit() {
+        slot.conn.execute_batch("ROLLBACK").map_err(|e| store_err(&e))?;
+    }
     if slot.batch.is_none() {
         // IMMEDIATE: take the file's write lock now, so that a read-then-write inside
         // never meets another process's write in between.
@@ -137,7 +163,22 @@ fn member<T>(slot: &mut Slot, f: impl FnOnce(&mut Connection) -> Sql<T>) -> Resu
         abort(slot, &why);
         return Err(why);
     }
-    let out = f(&mut slot.conn);
+    // A panicking write undoes its own changes before the panic goes on; the batch's
+    // other writes stay and are committed as usual.
+    let out = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut slot.conn))) {
+        Ok(out) => out,
+        Err(panic) => {
+            if slot.conn.is_autocommit()
+                || slot
+                    .conn
+                    .execute_batch("ROLLBACK TO twofold_write; RELEASE twofold_write")
+                    .is_err()
+            {
+                abort(slot, &StoreError::Unavailable("a write panicked".into()));
+            }
+            std::panic::resume_unwind(panic);
+        }
+    };
     let end = if out.is_ok() {
         "RELEASE twofold_write"
     } else {
@@ -229,13 +270,20 @@ impl Writer {
         f: impl FnOnce(&mut Connection) -> Sql<T> + Send + 'static,
     ) -> Result<T, StoreError> {
         let mut held = self.acquire().await;
-        let (held, out) = tokio::task::spawn_blocking(move || {
+        // Long work gets a transaction of its own: the writes of an open batch should not
+        // wait for it, nor fail with it.
+        commit(&mut held.guard)?;
+        let (mut held, out) = tokio::task::spawn_blocking(move || {
             let out = member(&mut held.guard, f);
             (held, out)
         })
         .await
         .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?;
-        self.finish(held, out).await
+        let out = out?;
+        let committed = commit(&mut held.guard);
+        drop(held);
+        committed?;
+        Ok(out?)
     }
 
     /// Runs `f` on the writer connection outside any batch (an open one is committed
@@ -328,6 +376,40 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
         assert_eq!(rows(&path), vec![(1, "a".to_string())]);
+    }
+
+    /// A write that panics after changing rows undoes them; the writes around it are kept
+    /// and the writer goes on working.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_write_undoes_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let (writer, path) = writer(&dir);
+        let writer = Arc::new(writer);
+        let mut tasks = Vec::new();
+        for k in 0..40_i64 {
+            let writer = Arc::clone(&writer);
+            tasks.push(tokio::spawn(async move {
+                writer
+                    .write(move |c| {
+                        c.run("INSERT INTO t (k, v) VALUES (?1, 'x')", [k])?;
+                        assert!(k != 7, "write 7 fails after its insert");
+                        Ok(())
+                    })
+                    .await
+            }));
+        }
+        let mut panicked = 0;
+        for task in tasks {
+            match task.await {
+                Ok(out) => out.unwrap(),
+                Err(e) if e.is_panic() => panicked += 1,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(panicked, 1);
+        let stored: Vec<i64> = rows(&path).into_iter().map(|(k, _)| k).collect();
+        let expected: Vec<i64> = (0..40).filter(|k| *k != 7).collect();
+        assert_eq!(stored, expected);
     }
 
     /// Writers cancelled while queued (their request went away) never leave a batch open:
