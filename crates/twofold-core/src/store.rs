@@ -473,8 +473,11 @@ pub struct AuditEvent {
 }
 
 /// Authentication sessions, lockout state, code sends and the audit trail.
+///
+/// It extends [`UserStore`] because an authentication's first read is a user together
+/// with its guards ([`AuthStore::user_and_guard`]).
 #[async_trait]
-pub trait AuthStore: Send + Sync {
+pub trait AuthStore: UserStore + Send + Sync {
     /// Stores a new session.
     async fn create_auth_session(&self, session: &AuthSession) -> Result<(), StoreError>;
     /// Looks a session up.
@@ -497,6 +500,16 @@ pub trait AuthStore: Send + Sync {
     async fn set_session_resync(&self, id: &str, counter: i64) -> Result<bool, StoreError>;
     /// The user's guards.
     async fn auth_guard(&self, user: UserId) -> Result<AuthGuard, StoreError>;
+    /// A user by folded name and that user's guards: what every authentication request
+    /// reads first. The default reads them one after the other; an engine that can read
+    /// both in one statement overrides it.
+    async fn user_and_guard(&self, org: OrgId, username_fold: &str) -> Result<Option<(User, AuthGuard)>, StoreError> {
+        let Some(user) = self.user_by_name(org, username_fold).await? else {
+            return Ok(None);
+        };
+        let guard = self.auth_guard(user.id).await?;
+        Ok(Some((user, guard)))
+    }
     /// Counts a failed factor attempt; at `threshold` consecutive failures the user is
     /// locked until `lock_until_ms` (and the count restarts). True when this locked.
     async fn record_failure(&self, user: UserId, threshold: u32, lock_until_ms: i64) -> Result<bool, StoreError>;

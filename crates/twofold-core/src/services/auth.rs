@@ -201,17 +201,17 @@ impl Core {
         {
             return Err(DomainError::ServiceNotActive);
         }
-        let user = self
+        // The guard is read once per request, with the user: the later lockout and
+        // OTP-block checks use this snapshot (the lockout itself is kept by conditional
+        // writes).
+        let (user, guard) = self
             .store
-            .user_by_name(caller.org().id, &name.fold())
+            .user_and_guard(caller.org().id, &name.fold())
             .await?
             .ok_or(DomainError::AuthUserNotFound)?;
         if user.status_at(self.now()) == UserStatus::Suspended {
             return Err(DomainError::UserSuspended);
         }
-        // Read once per request: the later lockout and OTP-block checks use this
-        // snapshot (the lockout itself is kept by conditional writes).
-        let guard = self.store.auth_guard(user.id).await?;
         if guard.admin_locked {
             return Err(DomainError::AdminLocked);
         }

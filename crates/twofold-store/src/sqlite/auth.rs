@@ -7,10 +7,25 @@ use rusqlite::{Row, params};
 use twofold_core::StoreError;
 use twofold_core::device::DeviceId;
 use twofold_core::ids::{OrgId, UserId};
+use twofold_core::model::User;
 use twofold_core::store::{AttemptOutcome, AuditEvent, AuthGuard, AuthSession, AuthStore};
 
 use super::SqliteStore;
 use super::db::{Db, Sql};
+use super::users::{USER_COLUMNS, user};
+
+/// The users columns of [`AuthGuard`].
+const GUARD_COLUMNS: &str = "failed_attempts, locked_until_ms, admin_locked, otp_blocked";
+
+fn guard(row: &Row<'_>) -> Sql<AuthGuard> {
+    let failed: i64 = row.get("failed_attempts")?;
+    Ok(AuthGuard {
+        failed_attempts: u32::try_from(failed).unwrap_or(u32::MAX),
+        locked_until_ms: row.get("locked_until_ms")?,
+        admin_locked: row.get("admin_locked")?,
+        otp_blocked: row.get("otp_blocked")?,
+    })
+}
 
 fn session(row: &Row<'_>) -> Sql<AuthSession> {
     let device: Option<i64> = row.get("device_id")?;
@@ -140,20 +155,23 @@ impl AuthStore for SqliteStore {
     async fn auth_guard(&self, user: UserId) -> Result<AuthGuard, StoreError> {
         let guard = self.db().read(|c| {
             c.one(
-                "SELECT failed_attempts, locked_until_ms, admin_locked, otp_blocked FROM users WHERE id = ?1",
+                &format!("SELECT {GUARD_COLUMNS} FROM users WHERE id = ?1"),
                 [user.0],
-                |r| {
-                    let failed: i64 = r.get("failed_attempts")?;
-                    Ok(AuthGuard {
-                        failed_attempts: u32::try_from(failed).unwrap_or(u32::MAX),
-                        locked_until_ms: r.get("locked_until_ms")?,
-                        admin_locked: r.get("admin_locked")?,
-                        otp_blocked: r.get("otp_blocked")?,
-                    })
-                },
+                guard,
             )
         })?;
         Ok(guard.unwrap_or_default())
+    }
+
+    async fn user_and_guard(&self, org: OrgId, fold: &str) -> Result<Option<(User, AuthGuard)>, StoreError> {
+        // One statement on the one row: both come from the same snapshot.
+        self.db().read(|c| {
+            c.one(
+                &format!("SELECT {USER_COLUMNS}, {GUARD_COLUMNS} FROM users WHERE org_id = ?1 AND username_fold = ?2"),
+                params![org.0, fold],
+                |row| Ok((user(row)?, guard(row)?)),
+            )
+        })
     }
 
     async fn record_failure(&self, user: UserId, threshold: u32, lock_until_ms: i64) -> Result<bool, StoreError> {
@@ -181,16 +199,16 @@ impl AuthStore for SqliteStore {
     ) -> Result<(), StoreError> {
         self.db()
             .write(|c| {
-                let tx = c.savepoint()?;
-                tx.run(
+                // Both statements or neither: a failure undoes the write's savepoint.
+                c.run(
                     "UPDATE users SET failed_attempts = CASE WHEN ?3 THEN 0 ELSE failed_attempts END, last_login_ms = ?2 \
                      WHERE id = ?1",
                     params![user.0, now_ms, reset_failures],
                 )?;
                 if let Some(d) = device {
-                    tx.run("UPDATE devices SET last_used_ms = ?2 WHERE id = ?1", params![d.0, now_ms])?;
+                    c.run("UPDATE devices SET last_used_ms = ?2 WHERE id = ?1", params![d.0, now_ms])?;
                 }
-                Ok(tx.commit()?)
+                Ok(())
             })
             .await
     }

@@ -11,10 +11,10 @@ use super::SqliteStore;
 use super::db::{Db, Sql};
 use crate::rows::{UserRow, activation_code, membership};
 
-const USER_COLUMNS: &str = "id, org_id, username, fname, lname, email, pic_url, role, status, device_kind, \
+pub(super) const USER_COLUMNS: &str = "id, org_id, username, fname, lname, email, pic_url, role, status, device_kind, \
                             activation_expires_ms, last_login_ms, created_ms";
 
-fn user(row: &Row<'_>) -> Sql<User> {
+pub(super) fn user(row: &Row<'_>) -> Sql<User> {
     Ok(UserRow {
         id: row.get("id")?,
         org_id: row.get("org_id")?,

@@ -107,17 +107,30 @@ impl Drop for Queued {
     }
 }
 
+/// Runs one transaction-control statement from the connection's statement cache: these
+/// run several times per write, and parsing them each time showed in the profile.
+fn control(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
+}
+
+/// Undoes one write's changes and ends its savepoint (the transaction stays open).
+fn undo_member(conn: &Connection) -> rusqlite::Result<()> {
+    control(conn, "ROLLBACK TO twofold_write")?;
+    control(conn, "RELEASE twofold_write")
+}
+
 /// Commits the open batch, if any, and tells its waiting writes.
 fn commit(slot: &mut Slot) -> Result<(), StoreError> {
     let Some(batch) = slot.batch.take() else {
         return Ok(());
     };
-    let outcome = slot.conn.execute_batch("COMMIT").map_err(|e| store_err(&e));
+    let outcome = control(&slot.conn, "COMMIT").map_err(|e| store_err(&e));
     if outcome.is_ok() {
         slot.commits += 1;
     }
     if outcome.is_err() && !slot.conn.is_autocommit() {
-        let _ = slot.conn.execute_batch("ROLLBACK");
+        let _ = control(&slot.conn, "ROLLBACK");
     }
     batch.done.send_replace(Some(outcome.clone()));
     outcome
@@ -127,7 +140,7 @@ fn commit(slot: &mut Slot) -> Result<(), StoreError> {
 /// write waiting on it fails with `why`.
 fn abort(slot: &mut Slot, why: &StoreError) {
     if !slot.conn.is_autocommit() {
-        let _ = slot.conn.execute_batch("ROLLBACK");
+        let _ = control(&slot.conn, "ROLLBACK");
     }
     if let Some(batch) = slot.batch.take() {
         batch.done.send_replace(Some(Err(why.clone())));
@@ -147,18 +160,18 @@ fn member<T>(slot: &mut Slot, f: impl FnOnce(&mut Connection) -> Sql<T>) -> Resu
         );
     }
     if slot.batch.is_none() && !slot.conn.is_autocommit() {
-        slot.conn.execute_batch("ROLLBACK").map_err(|e| store_err(&e))?;
+        control(&slot.conn, "ROLLBACK").map_err(|e| store_err(&e))?;
     }
     if slot.batch.is_none() {
         // IMMEDIATE: take the file's write lock now, so that a read-then-write inside
         // never meets another process's write in between.
-        slot.conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| store_err(&e))?;
+        control(&slot.conn, "BEGIN IMMEDIATE").map_err(|e| store_err(&e))?;
         slot.batch = Some(Batch {
             members: 0,
             done: watch::Sender::new(None),
         });
     }
-    if let Err(e) = slot.conn.execute_batch("SAVEPOINT twofold_write") {
+    if let Err(e) = control(&slot.conn, "SAVEPOINT twofold_write") {
         let why = store_err(&e);
         abort(slot, &why);
         return Err(why);
@@ -168,23 +181,17 @@ fn member<T>(slot: &mut Slot, f: impl FnOnce(&mut Connection) -> Sql<T>) -> Resu
     let out = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut slot.conn))) {
         Ok(out) => out,
         Err(panic) => {
-            if slot.conn.is_autocommit()
-                || slot
-                    .conn
-                    .execute_batch("ROLLBACK TO twofold_write; RELEASE twofold_write")
-                    .is_err()
-            {
+            if slot.conn.is_autocommit() || undo_member(&slot.conn).is_err() {
                 abort(slot, &StoreError::Unavailable("a write panicked".into()));
             }
             std::panic::resume_unwind(panic);
         }
     };
-    let end = if out.is_ok() {
-        "RELEASE twofold_write"
+    let ended = if out.is_ok() {
+        control(&slot.conn, "RELEASE twofold_write")
     } else {
-        "ROLLBACK TO twofold_write; RELEASE twofold_write"
+        undo_member(&slot.conn)
     };
-    let ended = slot.conn.execute_batch(end);
     // Some errors (a full disk, say) make SQLite roll the whole transaction back.
     if ended.is_err() || slot.conn.is_autocommit() {
         let why = match ended {

@@ -183,6 +183,17 @@ async fn guards(store: Arc<dyn Store>) {
     assert!(!g.admin_locked && g.otp_blocked);
     store.record_success(u, None, T0 + 5, true).await.unwrap();
     assert_eq!(store.user_by_id(u).await.unwrap().unwrap().last_login_ms, Some(T0 + 5));
+    // The user and its guards read together match the two reads one after the other.
+    store.record_failure(u, 3, T0 + 9).await.unwrap();
+    let (found, g) = store.user_and_guard(o, "dave").await.unwrap().expect("dave");
+    let alone = store.user_by_id(u).await.unwrap().unwrap();
+    assert_eq!(
+        (found.id, found.username.as_str(), found.last_login_ms, found.status),
+        (u, "dave", Some(T0 + 5), alone.status)
+    );
+    assert_eq!(g, store.auth_guard(u).await.unwrap());
+    assert_eq!((g.failed_attempts, g.otp_blocked, g.admin_locked), (1, true, false));
+    assert!(store.user_and_guard(o, "nobody").await.unwrap().is_none());
 }
 
 async fn audit(store: Arc<dyn Store>) {
