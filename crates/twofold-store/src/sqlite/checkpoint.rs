@@ -16,6 +16,8 @@ use std::thread::JoinHandle;
 use rusqlite::Connection;
 use twofold_core::StoreError;
 
+use super::readers::Readers;
+
 /// WAL size, in pages, at which a checkpoint is asked for: ten times SQLite's own
 /// default (40 MB of WAL at 4 KiB pages). A checkpoint copies each page once however
 /// often it changed since the last one, and the hot pages (index roots, the tails of the
@@ -59,13 +61,13 @@ pub(crate) struct Checkpointer {
 
 impl Checkpointer {
     /// Starts the thread with `conn`, a connection of its own to the file at `path`.
-    pub(crate) fn start(conn: Connection, path: &Path) -> Result<(Self, Asker), StoreError> {
+    pub(crate) fn start(conn: Connection, path: &Path, readers: Arc<Readers>) -> Result<(Self, Asker), StoreError> {
         let signal = Arc::new(Signal::default());
         let shared = Arc::clone(&signal);
         let shown = path.display().to_string();
         let thread = std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
-            .spawn(move || run(&conn, &shared, &shown))
+            .spawn(move || run(&conn, &shared, &shown, &readers))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the checkpoint thread: {e}")))?;
         let asker = Asker(Arc::clone(&signal));
         Ok((
@@ -94,7 +96,7 @@ impl Drop for Checkpointer {
     }
 }
 
-fn run(conn: &Connection, signal: &Signal, path: &str) {
+fn run(conn: &Connection, signal: &Signal, path: &str, readers: &Readers) {
     loop {
         {
             let mut state = signal.state.lock().unwrap_or_else(PoisonError::into_inner);
@@ -106,6 +108,8 @@ fn run(conn: &Connection, signal: &Signal, path: &str) {
             }
             state.requested = false;
         }
+        // Idle readers' snapshots would hold back the frames they can see (readers.rs).
+        readers.end_idle_snapshots();
         // PASSIVE copies what no reader still needs and never waits for anyone; what it
         // leaves is copied by the next one. A failure (the disk, say) is logged and the
         // WAL keeps the data, so nothing committed is lost.

@@ -10,20 +10,19 @@
 //! without blocking a thread and never meet `SQLITE_BUSY` among themselves. Work that can
 //! take long (bulk seeding) runs on the blocking pool instead.
 
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, Params, Row};
 
 use super::checkpoint::{CHECKPOINT_PAGES, Checkpointer};
+use super::readers::{Generation, Readers};
 use super::writer::Writer;
 use twofold_core::StoreError;
 
 /// Prepared statements kept per connection; the store has about a hundred distinct ones.
 const STATEMENT_CACHE: usize = 160;
-/// Idle reader connections kept for reuse (more are opened when all are busy).
-const IDLE_READERS: usize = 16;
 /// How long a statement waits for a lock held by another process (operator commands
 /// share the file) before the request is answered "try again".
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -132,11 +131,10 @@ impl Db for Connection {
 /// The connections of one store.
 #[derive(Debug)]
 pub(crate) struct Connections {
-    path: PathBuf,
     /// The only connection that writes, with group commit (writer.rs).
     writer: Writer,
-    /// Idle reader connections.
-    readers: Mutex<Vec<Connection>>,
+    /// Reader connections and their snapshots (readers.rs).
+    readers: Arc<Readers>,
     /// Checkpoints the WAL off the write path (checkpoint.rs).
     checkpointer: Checkpointer,
 }
@@ -165,6 +163,11 @@ fn open(path: &Path, cache_kib: u32) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// Opens a reader connection.
+fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    open(path, READER_CACHE_KIB)
+}
+
 impl Connections {
     /// Opens the writer connection once `ready` (which creates and migrates the file) is done.
     pub(crate) async fn open_after(
@@ -173,7 +176,9 @@ impl Connections {
     ) -> Result<Self, StoreError> {
         ready.await?;
         let mut writer = open(path, WRITER_CACHE_KIB)?;
-        let (checkpointer, asker) = Checkpointer::start(open(path, READER_CACHE_KIB)?, path)?;
+        let generation = Generation::default();
+        let readers = Arc::new(Readers::new(path.to_path_buf(), open_reader, generation.clone()));
+        let (checkpointer, asker) = Checkpointer::start(open_reader(path)?, path, Arc::clone(&readers))?;
         // The hook replaces SQLite's automatic checkpoint on this connection: past the
         // threshold the commit only asks the checkpoint thread.
         writer
@@ -185,31 +190,15 @@ impl Connections {
             }))
             .map_err(|e| store_err(&e))?;
         Ok(Self {
-            path: path.to_path_buf(),
-            writer: Writer::new(writer),
-            readers: Mutex::new(Vec::new()),
+            writer: Writer::new(writer, generation),
+            readers,
             checkpointer,
         })
     }
 
     /// Runs `f` on a reader connection, on this thread. Reads see every committed write.
     pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> Sql<T>) -> Result<T, StoreError> {
-        let idle = self
-            .readers
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .pop();
-        let conn = match idle {
-            Some(conn) => conn,
-            None => open(&self.path, READER_CACHE_KIB)?,
-        };
-        let out = f(&conn);
-        let mut idle = self.readers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if idle.len() < IDLE_READERS {
-            idle.push(conn);
-        }
-        drop(idle);
-        Ok(out?)
+        self.readers.read(f)
     }
 
     /// Runs `f` on the writer connection once it is free, on this thread, in a savepoint
@@ -232,10 +221,7 @@ impl Connections {
     /// Checkpoints the WAL into the main file and drops idle readers.
     pub(crate) async fn close(&self) {
         self.checkpointer.stop();
-        self.readers
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clear();
+        self.readers.clear();
         // Best effort: a reader in another process may hold the WAL open.
         self.writer
             .outside(|conn| conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);"))

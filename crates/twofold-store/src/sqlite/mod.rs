@@ -8,6 +8,7 @@ mod jobs;
 mod orgs;
 mod outbox;
 mod push;
+mod readers;
 mod tokens;
 mod users;
 mod writer;

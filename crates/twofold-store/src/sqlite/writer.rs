@@ -27,6 +27,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard, watch};
 use twofold_core::StoreError;
 
 use super::db::{Sql, store_err};
+use super::readers::Generation;
 
 /// Most writes committed together.
 pub(crate) const MAX_BATCH: usize = 64;
@@ -39,8 +40,9 @@ type Outcome = Option<Result<(), StoreError>>;
 struct Slot {
     conn: Connection,
     batch: Option<Batch>,
-    /// Transactions committed (the tests read it to see that writes are grouped).
-    commits: u64,
+    /// Transactions committed; the readers reuse a snapshot only while it has not moved
+    /// (readers.rs), and the tests read it to see that writes are grouped.
+    commits: Generation,
 }
 
 #[derive(Debug)]
@@ -127,7 +129,9 @@ fn commit(slot: &mut Slot) -> Result<(), StoreError> {
     };
     let outcome = control(&slot.conn, "COMMIT").map_err(|e| store_err(&e));
     if outcome.is_ok() {
-        slot.commits += 1;
+        // Before the batch's writes hear of the commit: a read that starts after that
+        // must not reuse an older snapshot.
+        slot.commits.advance();
     }
     if outcome.is_err() && !slot.conn.is_autocommit() {
         let _ = control(&slot.conn, "ROLLBACK");
@@ -211,12 +215,12 @@ fn member<T>(slot: &mut Slot, f: impl FnOnce(&mut Connection) -> Sql<T>) -> Resu
 }
 
 impl Writer {
-    pub(crate) fn new(conn: Connection) -> Self {
+    pub(crate) fn new(conn: Connection, commits: Generation) -> Self {
         Self {
             slot: Arc::new(Mutex::new(Slot {
                 conn,
                 batch: None,
-                commits: 0,
+                commits,
             })),
             queued: Arc::new(AtomicUsize::new(0)),
         }
@@ -298,7 +302,10 @@ impl Writer {
     pub(crate) async fn outside<T>(&self, f: impl FnOnce(&Connection) -> T) -> T {
         let mut held = self.acquire().await;
         let _ = commit(&mut held.guard);
-        f(&held.guard.conn)
+        let out = f(&held.guard.conn);
+        // `f` may have changed data outside a transaction of ours.
+        held.guard.commits.advance();
+        out
     }
 }
 
@@ -312,13 +319,14 @@ mod tests {
 
     use super::Writer;
     use crate::sqlite::db::{Db, Fail};
+    use crate::sqlite::readers::Generation;
 
     fn writer(dir: &tempfile::TempDir) -> (Writer, std::path::PathBuf) {
         let path = dir.path().join("w.db");
         let conn = Connection::open(&path).unwrap();
         conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL);")
             .unwrap();
-        (Writer::new(conn), path)
+        (Writer::new(conn, Generation::default()), path)
     }
 
     fn rows(path: &std::path::Path) -> Vec<(i64, String)> {
@@ -360,7 +368,7 @@ mod tests {
         let stored: Vec<i64> = rows(&path).into_iter().map(|(k, _)| k).collect();
         let expected: Vec<i64> = (0..200).filter(|k| k % 3 != 0).collect();
         assert_eq!(stored, expected);
-        let commits = writer.slot.lock().await.commits;
+        let commits = writer.slot.lock().await.commits.get();
         assert!(commits < 200, "{commits} commits for 200 writes: nothing was grouped");
     }
 
