@@ -12,18 +12,20 @@ use twofold_core::store::{AttemptOutcome, AuditEvent, AuthGuard, AuthSession, Au
 
 use super::SqliteStore;
 use super::db::{Db, Sql};
-use super::users::{USER_COLUMNS, user};
+use super::users::{USER_COLUMN_COUNT, USER_COLUMNS, user};
 
 /// The users columns of [`AuthGuard`].
 const GUARD_COLUMNS: &str = "failed_attempts, locked_until_ms, admin_locked, otp_blocked";
 
-fn guard(row: &Row<'_>) -> Sql<AuthGuard> {
-    let failed: i64 = row.get("failed_attempts")?;
+/// The guard columns of a row whose `GUARD_COLUMNS` start at column `at` (read by
+/// position: see `users::USER_COLUMNS`).
+fn guard(row: &Row<'_>, at: usize) -> Sql<AuthGuard> {
+    let failed: i64 = row.get(at)?;
     Ok(AuthGuard {
         failed_attempts: u32::try_from(failed).unwrap_or(u32::MAX),
-        locked_until_ms: row.get("locked_until_ms")?,
-        admin_locked: row.get("admin_locked")?,
-        otp_blocked: row.get("otp_blocked")?,
+        locked_until_ms: row.get(at + 1)?,
+        admin_locked: row.get(at + 2)?,
+        otp_blocked: row.get(at + 3)?,
     })
 }
 
@@ -157,7 +159,7 @@ impl AuthStore for SqliteStore {
             c.one(
                 &format!("SELECT {GUARD_COLUMNS} FROM users WHERE id = ?1"),
                 [user.0],
-                guard,
+                |row| guard(row, 0),
             )
         })?;
         Ok(guard.unwrap_or_default())
@@ -169,7 +171,7 @@ impl AuthStore for SqliteStore {
             c.one(
                 &format!("SELECT {USER_COLUMNS}, {GUARD_COLUMNS} FROM users WHERE org_id = ?1 AND username_fold = ?2"),
                 params![org.0, fold],
-                |row| Ok((user(row)?, guard(row)?)),
+                |row| Ok((user(row)?, guard(row, USER_COLUMN_COUNT)?)),
             )
         })
     }

@@ -14,32 +14,28 @@ use super::SqliteStore;
 use super::db::{Db, Sql, is_unique_violation};
 use crate::rows::{device_type, oath};
 
+/// The columns `device` reads, in this order (by position: see `users::USER_COLUMNS`).
 const DEVICE_COLUMNS: &str = "id, uuid, user_id, org_id, kind, position, nickname, phone, email, serial, oath_kind, \
                               oath_algorithm, oath_digits, oath_period, sealed_secret, counter, enrolled_ms, last_used_ms";
 
 fn device(row: &Row<'_>) -> Sql<Device> {
-    let kind: String = row.get("kind")?;
+    let kind: String = row.get(4)?;
     Ok(Device {
-        id: DeviceId(row.get("id")?),
-        uuid: row.get("uuid")?,
-        user_id: UserId(row.get("user_id")?),
-        org_id: OrgId(row.get("org_id")?),
+        id: DeviceId(row.get(0)?),
+        uuid: row.get(1)?,
+        user_id: UserId(row.get(2)?),
+        org_id: OrgId(row.get(3)?),
         kind: device_type(&kind)?,
-        position: row.get("position")?,
-        nickname: row.get("nickname")?,
-        phone: row.get("phone")?,
-        email: row.get("email")?,
-        serial: row.get("serial")?,
-        oath: oath(
-            row.get("oath_kind")?,
-            row.get("oath_algorithm")?,
-            row.get("oath_digits")?,
-            row.get("oath_period")?,
-        )?,
-        sealed_secret: row.get("sealed_secret")?,
-        counter: row.get("counter")?,
-        enrolled_ms: row.get("enrolled_ms")?,
-        last_used_ms: row.get("last_used_ms")?,
+        position: row.get(5)?,
+        nickname: row.get(6)?,
+        phone: row.get(7)?,
+        email: row.get(8)?,
+        serial: row.get(9)?,
+        oath: oath(row.get(10)?, row.get(11)?, row.get(12)?, row.get(13)?)?,
+        sealed_secret: row.get(14)?,
+        counter: row.get(15)?,
+        enrolled_ms: row.get(16)?,
+        last_used_ms: row.get(17)?,
     })
 }
 
