@@ -472,12 +472,31 @@ pub struct AuditEvent {
     pub created_ms: i64,
 }
 
+/// What approving a session in `processing` changes: see [`AuthStore::approve_session`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approval<'a> {
+    /// The session.
+    pub session_id: &'a str,
+    /// Its user: failures reset, lastLogin set.
+    pub user: UserId,
+    /// The device used (its last use is set), if the session had one.
+    pub device: Option<DeviceId>,
+    /// The device's code counter to move, `(device, expected, new)`: this spends the code.
+    pub counter: Option<(DeviceId, Option<i64>, i64)>,
+    /// A phone code was used: one more claimed send on this day.
+    pub sms_day: Option<i64>,
+    /// Now.
+    pub now_ms: i64,
+}
+
 /// Authentication sessions, lockout state, code sends and the audit trail.
 ///
 /// It extends [`UserStore`] because an authentication's first read is a user together
-/// with its guards ([`AuthStore::user_and_guard`]).
+/// with its guards ([`AuthStore::user_and_guard`]), and [`DeviceStore`] and [`TokenStore`]
+/// because an approval spends a device's code and counts a phone code
+/// ([`AuthStore::approve_session`]).
 #[async_trait]
-pub trait AuthStore: UserStore + Send + Sync {
+pub trait AuthStore: UserStore + DeviceStore + TokenStore + Send + Sync {
     /// Stores a new session.
     async fn create_auth_session(&self, session: &AuthSession) -> Result<(), StoreError>;
     /// Looks a session up.
@@ -509,6 +528,28 @@ pub trait AuthStore: UserStore + Send + Sync {
         };
         let guard = self.auth_guard(user.id).await?;
         Ok(Some((user, guard)))
+    }
+    /// Approves a session whose code was verified: spends the code (the counter moves
+    /// only if it still holds the expected value), moves the session from `processing` to
+    /// `approved`, records the success and counts a phone code. False, with nothing
+    /// changed, when the counter had moved (another request spent the code first).
+    ///
+    /// The default makes these writes one after the other; an engine that can make them
+    /// in one transaction overrides it (on SQLite that is one write instead of up to four).
+    async fn approve_session(&self, approval: &Approval<'_>) -> Result<bool, StoreError> {
+        if let Some((device, expected, new)) = approval.counter
+            && !self.swap_counter(device, expected, new).await?
+        {
+            return Ok(false);
+        }
+        self.transition_session(approval.session_id, "processing", "approved")
+            .await?;
+        self.record_success(approval.user, approval.device, approval.now_ms, true)
+            .await?;
+        if let Some(day) = approval.sms_day {
+            self.record_sms(approval.user, day, 0, 1).await?;
+        }
+        Ok(true)
     }
     /// Counts a failed factor attempt; at `threshold` consecutive failures the user is
     /// locked until `lock_until_ms` (and the count restarts). True when this locked.

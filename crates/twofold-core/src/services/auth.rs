@@ -16,12 +16,12 @@ use super::pairing::{TOTP_DRIFT_STEPS, device_context, hotp_params, totp_params}
 use super::tokens::{HOTP_LOOK_AHEAD, HOTP_RESYNC_WINDOW};
 use crate::caller::OrgCaller;
 use crate::delivery::{Purpose, YubicoVerdict};
-use crate::device::{Device, DeviceType, OathKind};
+use crate::device::{Device, DeviceId, DeviceType, OathKind};
 use crate::error::DomainError;
 use crate::ids::Username;
 use crate::model::{Org, Service, User, UserStatus};
 use crate::services::DeviceView;
-use crate::store::{AttemptOutcome, AuditEvent, AuthSession};
+use crate::store::{Approval, AttemptOutcome, AuditEvent, AuthSession};
 
 /// What a started authentication asks of the caller next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -674,29 +674,33 @@ impl Core {
                 _ => DomainError::SessionInProcess,
             });
         }
-        let verdict = self.check_code(org, &session, device.as_ref(), otp, resync).await;
+        let mut verdict = self.check_code(org, &session, device.as_ref(), otp, resync).await;
+        if let Ok(CodeVerdict::Approve { counter }) = verdict {
+            let phone = device
+                .as_ref()
+                .map_or(session.backup_channel.as_deref() != Some("email"), |d| {
+                    matches!(d.kind, DeviceType::Sms | DeviceType::Voice)
+                });
+            // One write spends the code and approves; when another request spent the code
+            // between our read and this write, nothing changed and the code counts as spent.
+            let approval = Approval {
+                session_id,
+                user: user.id,
+                device: device.as_ref().map(|d| d.id),
+                counter,
+                sms_day: phone.then(|| self.day()),
+                now_ms: self.now(),
+            };
+            if !self.store.approve_session(&approval).await? {
+                verdict = Err(DomainError::CodeSpent);
+            }
+        }
         match verdict {
-            Ok(Some(counter)) => {
+            Ok(CodeVerdict::Resync(counter)) => {
                 self.store.set_session_resync(session_id, counter).await?;
                 Ok(OfflineOutcome::ResyncNext)
             }
-            Ok(None) => {
-                self.store
-                    .transition_session(session_id, "processing", "approved")
-                    .await?;
-                self.store
-                    .record_success(user.id, device.as_ref().map(|d| d.id), self.now(), true)
-                    .await?;
-                let phone = device
-                    .as_ref()
-                    .map_or(session.backup_channel.as_deref() != Some("email"), |d| {
-                        matches!(d.kind, DeviceType::Sms | DeviceType::Voice)
-                    });
-                if phone {
-                    self.store.record_sms(user.id, self.day(), 0, 1).await?;
-                }
-                Ok(OfflineOutcome::Approved(device.map(Box::new)))
-            }
+            Ok(CodeVerdict::Approve { .. }) => Ok(OfflineOutcome::Approved(device.map(Box::new))),
             Err(e @ (DomainError::WrongCode | DomainError::CodeSpent)) => {
                 let lock_until = self.now() + i64::from(org.settings.lockout_secs) * 1000;
                 self.store
@@ -721,8 +725,8 @@ impl Core {
         }
     }
 
-    /// Verifies `otp` for the session; `Ok(Some(counter))` when a token resync matched its
-    /// first code. Spends the code with one conditional write.
+    /// Verifies `otp` for the session. The counter move that spends an OATH or YubiKey
+    /// code is returned, for the approval's one conditional write to make.
     async fn check_code(
         &self,
         org: &Org,
@@ -730,7 +734,7 @@ impl Core {
         device: Option<&Device>,
         otp: &Otp,
         resync: bool,
-    ) -> Result<Option<i64>, DomainError> {
+    ) -> Result<CodeVerdict, DomainError> {
         let Some(device) = device.filter(|d| !CODE_DEVICE.contains(&d.kind)) else {
             let expected = session.code_hash.as_deref().ok_or(DomainError::InvalidSession)?;
             let code = otp.padded(usize::try_from(org.settings.otp_length).unwrap_or(6));
@@ -738,13 +742,14 @@ impl Core {
                 .master
                 .keyed_hash("auth-code", format!("{}:{code}", session.id).as_bytes());
             return if constant_time_eq(expected, &got) {
-                Ok(None)
+                Ok(CodeVerdict::Approve { counter: None })
             } else {
                 Err(DomainError::WrongCode)
             };
         };
         if device.kind == DeviceType::YubiKey {
-            return self.check_yubikey(device, otp.as_sent()).await.map(|()| None);
+            let counter = self.check_yubikey(device, otp.as_sent()).await?;
+            return Ok(CodeVerdict::Approve { counter });
         }
         let params = device
             .oath
@@ -774,7 +779,7 @@ impl Core {
                             && window == HOTP_RESYNC_WINDOW
                             && step_or_counter >= next + HOTP_LOOK_AHEAD
                         {
-                            return Ok(Some(c + 1));
+                            return Ok(CodeVerdict::Resync(c + 1));
                         }
                         c + 1
                     }
@@ -802,15 +807,19 @@ impl Core {
                 }
             }
         };
-        if self.store.swap_counter(device.id, device.counter, stored).await? {
-            Ok(None)
-        } else {
-            // Another request spent this (or a later) code between our read and write.
-            Err(DomainError::CodeSpent)
-        }
+        Ok(CodeVerdict::Approve {
+            counter: Some((device.id, device.counter, stored)),
+        })
     }
 
-    async fn check_yubikey(&self, device: &Device, otp: &str) -> Result<(), DomainError> {
+    /// Verifies a YubiKey OTP and raises the key's own counter; returns the device
+    /// counter move the approval makes (none when Yubico's service validated the OTP:
+    /// it keeps the counters then).
+    async fn check_yubikey(
+        &self,
+        device: &Device,
+        otp: &str,
+    ) -> Result<Option<(DeviceId, Option<i64>, i64)>, DomainError> {
         let otp = otp.trim().to_ascii_lowercase();
         let split = yubikey::split_otp(&otp).map_err(|_| DomainError::WrongCode)?;
         if Some(split.public_id.as_str()) != device.serial.as_deref() {
@@ -821,7 +830,7 @@ impl Core {
             self.random.fill(&mut nonce);
             let nonce = data_encoding::HEXLOWER.encode(&nonce);
             return match validator.validate(&otp, &nonce).await {
-                Ok(YubicoVerdict::Valid) => Ok(()),
+                Ok(YubicoVerdict::Valid) => Ok(None),
                 Ok(YubicoVerdict::Replayed) => Err(DomainError::CodeSpent),
                 Ok(YubicoVerdict::Invalid) => Err(DomainError::WrongCode),
                 Err(e) => Err(DomainError::AuthInternal(format!("Yubico validation service: {e}"))),
@@ -848,11 +857,7 @@ impl Core {
         if !self.store.raise_yubikey_counter(org, &split.public_id, new).await? {
             return Err(DomainError::CodeSpent);
         }
-        if self.store.swap_counter(device.id, device.counter, new).await? {
-            Ok(())
-        } else {
-            Err(DomainError::CodeSpent)
-        }
+        Ok(Some((device.id, device.counter, new)))
     }
 
     /// cancelauthentication: ends a session that has not finished. Cancelling twice is
@@ -932,4 +937,16 @@ impl Core {
         self.store.set_user_flags(user.id, admin_locked, otp_blocked).await?;
         Ok(())
     }
+}
+
+/// What checking a code found (the code itself is spent later, by the approval).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CodeVerdict {
+    /// A token resync matched its first code: the counter to expect the second at.
+    Resync(i64),
+    /// The code is right; `counter` is the device counter move, `(device, expected,
+    /// new)`, that spends it.
+    Approve {
+        counter: Option<(DeviceId, Option<i64>, i64)>,
+    },
 }

@@ -3,12 +3,15 @@
 //! two nodes) can never both move a session.
 
 use async_trait::async_trait;
-use rusqlite::{Row, params};
+use rusqlite::{Connection, Row, params};
 use twofold_core::StoreError;
 use twofold_core::device::DeviceId;
 use twofold_core::ids::{OrgId, UserId};
 use twofold_core::model::User;
-use twofold_core::store::{AttemptOutcome, AuditEvent, AuthGuard, AuthSession, AuthStore};
+use twofold_core::store::{Approval, AttemptOutcome, AuditEvent, AuthGuard, AuthSession, AuthStore};
+
+use super::devices::count_sms;
+use super::tokens::swap;
 
 use super::SqliteStore;
 use super::db::{Db, Sql};
@@ -109,16 +112,7 @@ impl AuthStore for SqliteStore {
     }
 
     async fn transition_session(&self, id: &str, from: &str, to: &str) -> Result<bool, StoreError> {
-        let changed = self
-            .db()
-            .write(|c| {
-                c.run(
-                    "UPDATE auth_sessions SET state = ?3 WHERE id = ?1 AND state = ?2",
-                    params![id, from, to],
-                )
-            })
-            .await?;
-        Ok(changed == 1)
+        self.db().write(|c| transition(c, id, from, to)).await
     }
 
     async fn fail_session_attempt(&self, id: &str, max_attempts: u32) -> Result<AttemptOutcome, StoreError> {
@@ -200,17 +194,26 @@ impl AuthStore for SqliteStore {
         reset_failures: bool,
     ) -> Result<(), StoreError> {
         self.db()
+            .write(|c| success(c, user, device, now_ms, reset_failures))
+            .await
+    }
+
+    async fn approve_session(&self, a: &Approval<'_>) -> Result<bool, StoreError> {
+        // One write: a failure of any statement undoes the write's savepoint, so the code
+        // is spent if and only if the session is approved.
+        self.db()
             .write(|c| {
-                // Both statements or neither: a failure undoes the write's savepoint.
-                c.run(
-                    "UPDATE users SET failed_attempts = CASE WHEN ?3 THEN 0 ELSE failed_attempts END, last_login_ms = ?2 \
-                     WHERE id = ?1",
-                    params![user.0, now_ms, reset_failures],
-                )?;
-                if let Some(d) = device {
-                    c.run("UPDATE devices SET last_used_ms = ?2 WHERE id = ?1", params![d.0, now_ms])?;
+                if let Some((device, expected, new)) = a.counter
+                    && !swap(c, device, expected, new)?
+                {
+                    return Ok(false);
                 }
-                Ok(())
+                transition(c, a.session_id, "processing", "approved")?;
+                success(c, a.user, a.device, a.now_ms, true)?;
+                if let Some(day) = a.sms_day {
+                    count_sms(c, a.user, day, 0, 1)?;
+                }
+                Ok(true)
             })
             .await
     }
@@ -310,4 +313,30 @@ impl AuthStore for SqliteStore {
             )
         })
     }
+}
+
+/// Moves a session from `from` to `to`; false when it was not in `from`.
+fn transition(c: &Connection, id: &str, from: &str, to: &str) -> Sql<bool> {
+    let changed = c.run(
+        "UPDATE auth_sessions SET state = ?3 WHERE id = ?1 AND state = ?2",
+        params![id, from, to],
+    )?;
+    Ok(changed == 1)
+}
+
+/// A success: the failure count reset (when asked), lastLogin and the device's last use
+/// set. Both statements or neither: a failure undoes the caller's savepoint.
+fn success(c: &Connection, user: UserId, device: Option<DeviceId>, now_ms: i64, reset_failures: bool) -> Sql<()> {
+    c.run(
+        "UPDATE users SET failed_attempts = CASE WHEN ?3 THEN 0 ELSE failed_attempts END, last_login_ms = ?2 \
+         WHERE id = ?1",
+        params![user.0, now_ms, reset_failures],
+    )?;
+    if let Some(d) = device {
+        c.run(
+            "UPDATE devices SET last_used_ms = ?2 WHERE id = ?1",
+            params![d.0, now_ms],
+        )?;
+    }
+    Ok(())
 }

@@ -407,15 +407,16 @@ impl DeviceStore for SqliteStore {
     }
 
     async fn record_sms(&self, user: UserId, day: i64, sent: i32, claimed: u32) -> Result<(), StoreError> {
-        self.db()
-            .write(|c| {
-                c.run(
-                    "INSERT INTO sms_usage (user_id, day, sent, claimed) VALUES (?1, ?2, ?3, ?4) \
-                     ON CONFLICT (user_id, day) DO UPDATE SET sent = sent + excluded.sent, claimed = claimed + excluded.claimed",
-                    params![user.0, day, i64::from(sent), i64::from(claimed)],
-                )?;
-                Ok(())
-            })
-            .await
+        self.db().write(|c| count_sms(c, user, day, sent, claimed)).await
     }
+}
+
+/// Adds `sent` and `claimed` to the user's codes of `day`.
+pub(super) fn count_sms(c: &Connection, user: UserId, day: i64, sent: i32, claimed: u32) -> Sql<()> {
+    c.run(
+        "INSERT INTO sms_usage (user_id, day, sent, claimed) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (user_id, day) DO UPDATE SET sent = sent + excluded.sent, claimed = claimed + excluded.claimed",
+        params![user.0, day, i64::from(sent), i64::from(claimed)],
+    )?;
+    Ok(())
 }

@@ -1,7 +1,7 @@
 //! OATH token stock, counters, resync sessions and jobs on SQLite.
 
 use async_trait::async_trait;
-use rusqlite::{Row, params};
+use rusqlite::{Connection, Row, params};
 use twofold_core::StoreError;
 use twofold_core::device::DeviceId;
 use twofold_core::ids::OrgId;
@@ -119,16 +119,7 @@ impl TokenStore for SqliteStore {
     }
 
     async fn swap_counter(&self, device: DeviceId, expected: Option<i64>, new: i64) -> Result<bool, StoreError> {
-        let changed = self
-            .db()
-            .write(|c| {
-                c.run(
-                    "UPDATE devices SET counter = ?3 WHERE id = ?1 AND counter IS ?2",
-                    params![device.0, expected, new],
-                )
-            })
-            .await?;
-        Ok(changed == 1)
+        self.db().write(|c| swap(c, device, expected, new)).await
     }
 
     async fn set_session_counter(&self, session: &str, counter: i64) -> Result<bool, StoreError> {
@@ -267,4 +258,13 @@ impl TokenStore for SqliteStore {
             )
         })
     }
+}
+
+/// Moves a device's counter from `expected` to `new`; false when it held another value.
+pub(super) fn swap(c: &Connection, device: DeviceId, expected: Option<i64>, new: i64) -> Sql<bool> {
+    let changed = c.run(
+        "UPDATE devices SET counter = ?3 WHERE id = ?1 AND counter IS ?2",
+        params![device.0, expected, new],
+    )?;
+    Ok(changed == 1)
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use twofold_core::Store;
 use twofold_core::device::DeviceId;
-use twofold_core::store::{AuthSession, InsertUser, PairOutcome, PairingSession, SmsReservation};
+use twofold_core::store::{Approval, AuthSession, InsertUser, PairOutcome, PairingSession, SmsReservation};
 
 use crate::conformance;
 use crate::fixtures::{T0, new_user, org, sms_device, totp_device, user};
@@ -16,6 +16,7 @@ conformance! {
     one_code_one_counter_step => counter_race;
     one_finisher_per_pairing_session => pairing_race;
     one_transition_per_session_state => session_race;
+    one_approval_per_code => approval_race;
     quota_holds_under_concurrent_inserts => quota_race;
     send_limit_holds_under_concurrent_sends => send_race;
     sms_limit_holds_under_concurrent_sends => sms_race;
@@ -201,4 +202,72 @@ async fn position_race(store: Arc<dyn Store>) {
     let mut positions: Vec<i64> = store.devices_of(u).await.unwrap().iter().map(|d| d.position).collect();
     positions.sort_unstable();
     assert_eq!(positions, (1..=8).collect::<Vec<_>>());
+}
+
+/// Twelve requests approve twelve sessions with the same code (the same counter move):
+/// one wins, and with it come the session's approval, the success and the phone count;
+/// the others change nothing.
+async fn approval_race(store: Arc<dyn Store>) {
+    let o = org(store.as_ref(), "acme").await;
+    let u = user(store.as_ref(), o, "u").await;
+    store.pair_device(&totp_device(o, u, 51), 5, None).await.unwrap();
+    store.record_failure(u, 10, T0).await.unwrap();
+    for i in 0..RACERS {
+        store
+            .create_auth_session(&AuthSession {
+                id: format!("webs_approve{i}"),
+                org_id: o,
+                user_id: u,
+                device_id: Some(DeviceId(51)),
+                kind: "auth".into(),
+                sp_alias: "web".into(),
+                state: "processing".into(),
+                code_hash: None,
+                backup_channel: None,
+                backup_target: None,
+                resync_counter: None,
+                attempts: 0,
+                challenge_expires_ms: Some(T0 + 1),
+                expires_ms: T0 + 2,
+                created_ms: T0,
+            })
+            .await
+            .unwrap();
+    }
+    let won = race(|i| {
+        let s = store.clone();
+        async move {
+            let id = format!("webs_approve{i}");
+            s.approve_session(&Approval {
+                session_id: &id,
+                user: u,
+                device: Some(DeviceId(51)),
+                counter: Some((DeviceId(51), None, 1_000)),
+                sms_day: Some(7),
+                now_ms: T0 + 50,
+            })
+            .await
+            .unwrap()
+        }
+    })
+    .await;
+    assert_eq!(won, 1);
+    let mut states = Vec::new();
+    for i in 0..RACERS {
+        states.push(
+            store
+                .auth_session(&format!("webs_approve{i}"))
+                .await
+                .unwrap()
+                .unwrap()
+                .state,
+        );
+    }
+    assert_eq!(states.iter().filter(|s| *s == "approved").count(), 1, "{states:?}");
+    assert_eq!(states.iter().filter(|s| *s == "processing").count(), RACERS - 1);
+    let device = store.devices_of(u).await.unwrap().remove(0);
+    assert_eq!((device.counter, device.last_used_ms), (Some(1_000), Some(T0 + 50)));
+    assert_eq!(store.user_by_id(u).await.unwrap().unwrap().last_login_ms, Some(T0 + 50));
+    assert_eq!(store.auth_guard(u).await.unwrap().failed_attempts, 0);
+    assert_eq!(store.sms_usage(u, 7).await.unwrap().claimed, 1);
 }
