@@ -691,8 +691,11 @@ impl Core {
                 sms_day: phone.then(|| self.day()),
                 now_ms: self.now(),
             };
-            if !self.store.approve_session(&approval).await? {
-                verdict = Err(DomainError::CodeSpent);
+            match self.store.approve_session(&approval).await {
+                Ok(true) => {}
+                Ok(false) => verdict = Err(DomainError::CodeSpent),
+                // Nothing was approved or spent: the session is given back below.
+                Err(e) => verdict = Err(DomainError::from(e)),
             }
         }
         match verdict {

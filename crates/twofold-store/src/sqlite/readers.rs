@@ -140,6 +140,11 @@ impl Readers {
             return Ok(out?);
         }
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        // Idle readers deeper in the pool may not be used again for a while: end their
+        // stale snapshots now, so that no idle reader holds old WAL frames for longer
+        // than a read would (SQLite starts the WAL file over only when no reader does).
+        let (latest, now) = (self.generation.get(), Instant::now());
+        idle.retain_mut(|r| r.snapshot.is_none() || r.current(latest, now) || r.end().is_ok());
         if idle.len() < IDLE_READERS {
             idle.push(reader);
         }

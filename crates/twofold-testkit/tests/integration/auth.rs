@@ -1516,3 +1516,24 @@ async fn e20534_no_device_the_organization_allows() {
         .unwrap();
     assert_eq!((reply.http_status, reply.error_id), (200, 30005));
 }
+
+/// A store failure while approving spends nothing and approves nothing: the session is
+/// given back, and the same code then signs the user in on the same session.
+#[tokio::test]
+async fn a_failed_approval_gives_the_session_back() {
+    let app = TestApp::start().await;
+    add_user(&app, "app").await;
+    pair(&app, "app", "AUTHENTICATOR_APP", &data_encoding::BASE32.encode(SEED)).await;
+    let session = session_of(&start(&app, "app").await);
+    let code = totp_at(now_ms(&app));
+    app.faults.fail("swap_counter", twofold_testkit::Fault::Unavailable);
+    let failed = offline(&app, "app", &code, &session).await;
+    assert_ne!(failed.error_id, 200);
+    assert_ne!(failed.error_id, ErrorId::LoginInProcess.code());
+    app.faults.clear();
+    let stored = app.faults.inner().auth_session(&session).await.unwrap().unwrap();
+    assert_eq!(stored.state, "challenge");
+    assert_ok(&offline(&app, "app", &code, &session).await);
+    let d = app.client.get_user_details("app").await.unwrap().body["userDetails"].clone();
+    assert_eq!(d["lastLogin"], T0_MS);
+}
