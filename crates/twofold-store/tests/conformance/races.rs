@@ -89,21 +89,8 @@ async fn session_race(store: Arc<dyn Store>) {
     let o = org(store.as_ref(), "acme").await;
     let u = user(store.as_ref(), o, "u").await;
     let session = AuthSession {
-        id: "webs_race".into(),
-        org_id: o,
-        user_id: u,
-        device_id: None,
-        kind: "auth".into(),
-        sp_alias: "web".into(),
-        state: "challenge".into(),
         code_hash: Some(vec![9; 32]),
-        backup_channel: None,
-        backup_target: None,
-        resync_counter: None,
-        attempts: 0,
-        challenge_expires_ms: Some(T0 + 1),
-        expires_ms: T0 + 2,
-        created_ms: T0,
+        ..auth_session(o, u, "webs_race", "challenge", None)
     };
     store.create_auth_session(&session).await.unwrap();
     assert_eq!(store.auth_session("webs_race").await.unwrap().as_ref(), Some(&session));
@@ -213,26 +200,9 @@ async fn approval_race(store: Arc<dyn Store>) {
     store.pair_device(&totp_device(o, u, 51), 5, None).await.unwrap();
     store.record_failure(u, 10, T0).await.unwrap();
     for i in 0..RACERS {
-        store
-            .create_auth_session(&AuthSession {
-                id: format!("webs_approve{i}"),
-                org_id: o,
-                user_id: u,
-                device_id: Some(DeviceId(51)),
-                kind: "auth".into(),
-                sp_alias: "web".into(),
-                state: "processing".into(),
-                code_hash: None,
-                backup_channel: None,
-                backup_target: None,
-                resync_counter: None,
-                attempts: 0,
-                challenge_expires_ms: Some(T0 + 1),
-                expires_ms: T0 + 2,
-                created_ms: T0,
-            })
-            .await
-            .unwrap();
+        let id = format!("webs_approve{i}");
+        let session = auth_session(o, u, &id, "processing", Some(DeviceId(51)));
+        store.create_auth_session(&session).await.unwrap();
     }
     let won = race(|i| {
         let s = store.clone();
@@ -270,4 +240,31 @@ async fn approval_race(store: Arc<dyn Store>) {
     assert_eq!(store.user_by_id(u).await.unwrap().unwrap().last_login_ms, Some(T0 + 50));
     assert_eq!(store.auth_guard(u).await.unwrap().failed_attempts, 0);
     assert_eq!(store.sms_usage(u, 7).await.unwrap().claimed, 1);
+}
+
+/// An authentication session of `user` in `state`, with no code hash.
+fn auth_session(
+    org: twofold_core::ids::OrgId,
+    user: twofold_core::ids::UserId,
+    id: &str,
+    state: &str,
+    device: Option<DeviceId>,
+) -> AuthSession {
+    AuthSession {
+        id: id.into(),
+        org_id: org,
+        user_id: user,
+        device_id: device,
+        kind: "auth".into(),
+        sp_alias: "web".into(),
+        state: state.into(),
+        code_hash: None,
+        backup_channel: None,
+        backup_target: None,
+        resync_counter: None,
+        attempts: 0,
+        challenge_expires_ms: Some(T0 + 1),
+        expires_ms: T0 + 2,
+        created_ms: T0,
+    }
 }
