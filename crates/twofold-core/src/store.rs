@@ -487,6 +487,9 @@ pub struct Approval<'a> {
     pub sms_day: Option<i64>,
     /// Now.
     pub now_ms: i64,
+    /// The success's audit record, appended with the approval. Its failure is logged and
+    /// never undoes the approval (an audit failure never changes an answer).
+    pub audit: Option<&'a AuditEvent>,
 }
 
 /// Authentication sessions, lockout state, code sends and the audit trail.
@@ -499,6 +502,16 @@ pub struct Approval<'a> {
 pub trait AuthStore: UserStore + DeviceStore + TokenStore + Send + Sync {
     /// Stores a new session.
     async fn create_auth_session(&self, session: &AuthSession) -> Result<(), StoreError>;
+    /// Stores a new session and appends the audit record of the request that started it,
+    /// in one write where the engine can. A failed audit append is logged and never undoes
+    /// the session (an audit failure never changes an answer).
+    async fn create_auth_session_audited(&self, session: &AuthSession, audit: &AuditEvent) -> Result<(), StoreError> {
+        self.create_auth_session(session).await?;
+        if let Err(e) = self.append_audit(audit).await {
+            tracing::error!(error = %e, op = %audit.op, "audit append failed");
+        }
+        Ok(())
+    }
     /// Looks a session up.
     async fn auth_session(&self, id: &str) -> Result<Option<AuthSession>, StoreError>;
     /// Sets the challenge (device, code hash, code expiry) of a session in `selecting` or
@@ -531,7 +544,7 @@ pub trait AuthStore: UserStore + DeviceStore + TokenStore + Send + Sync {
     }
     /// Approves a session whose code was verified: spends the code (the counter moves
     /// only if it still holds the expected value), moves the session from `processing` to
-    /// `approved`, records the success and counts a phone code. False, with nothing
+    /// `approved`, records the success, counts a phone code and appends the audit record. False, with nothing
     /// changed, when the counter had moved (another request spent the code first).
     ///
     /// The default makes these writes one after the other; an engine that can make them
@@ -548,6 +561,11 @@ pub trait AuthStore: UserStore + DeviceStore + TokenStore + Send + Sync {
             .await?;
         if let Some(day) = approval.sms_day {
             self.record_sms(approval.user, day, 0, 1).await?;
+        }
+        if let Some(event) = approval.audit
+            && let Err(e) = self.append_audit(event).await
+        {
+            tracing::error!(error = %e, op = %event.op, "audit append failed");
         }
         Ok(true)
     }

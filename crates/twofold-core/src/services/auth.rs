@@ -254,9 +254,13 @@ impl Core {
         } else {
             StartMode::Start
         };
-        let result = self.start_inner(caller, req, mode).await;
+        let result = self.start_inner(caller, req, mode, Some(op)).await;
+        // The audit record was written with the new session, in the same write.
+        if let Ok((_, _, _, true)) = &result {
+            return result.map(|(start, ..)| start);
+        }
         let (user, device, code) = match &result {
-            Ok((start, user, device)) => (Some(user.clone()), *device, start.step.error_id().code()),
+            Ok((start, user, device, _)) => (Some(user.clone()), *device, start.step.error_id().code()),
             Err(e) => (self.audit_user(org, &req.username).await, None, e.error_id().code()),
         };
         self.audit(self.audit_event(
@@ -269,15 +273,19 @@ impl Core {
             req.source_ip.as_deref(),
         ))
         .await;
-        result.map(|(start, _, _)| start)
+        result.map(|(start, _, _, _)| start)
     }
 
+    /// The start of an authentication; the last value of the answer is true when the
+    /// request's audit record was written (with `audit_op`, with the new session of a code
+    /// step, which nothing can fail after).
     pub(crate) async fn start_inner(
         &self,
         caller: &OrgCaller,
         req: &AuthRequest,
         mode: StartMode,
-    ) -> Result<(AuthStart, User, Option<i64>), DomainError> {
+        audit_op: Option<&str>,
+    ) -> Result<(AuthStart, User, Option<i64>, bool), DomainError> {
         let org = caller.org();
         let (user, service, guard) = self.auth_user(caller, &req.username, &req.sp_alias).await?;
         let memberships = self.store.memberships(user.id).await?;
@@ -297,7 +305,7 @@ impl Core {
                 online: None,
                 push_id: None,
             };
-            return Ok((start, user, None));
+            return Ok((start, user, None, false));
         }
         self.lockout_guard(&guard)?;
         let devices = self.device_views(org, &user).await?;
@@ -344,7 +352,7 @@ impl Core {
             .as_ref()
             .map_or_else(|| self.session_id("webs_"), |s| s.id.clone());
         let Some(device) = chosen else {
-            self.new_auth_session(org, &user, &session_id, service, "selecting", None, None, None)
+            self.new_auth_session(org, &user, &session_id, service, "selecting", None, None, None, None)
                 .await?;
             let start = AuthStart {
                 step: AuthStep::SelectDevice,
@@ -355,7 +363,7 @@ impl Core {
                 online: None,
                 push_id: None,
             };
-            return Ok((start, user, None));
+            return Ok((start, user, None, false));
         };
         // A push needs the phone app: authonline on any other device does not apply (20531).
         if mode == StartMode::Online && !device.kind.receives_push() {
@@ -387,6 +395,7 @@ impl Core {
             None
         };
         let challenge_expires = self.now() + i64::from(org.settings.otp_validity_secs) * 1000;
+        let mut audited = false;
         if existing.is_some() {
             if !self
                 .store
@@ -396,6 +405,21 @@ impl Core {
                 return Err(DomainError::SessionUsed);
             }
         } else {
+            // A code step cannot fail after its session is stored (the OTP block was
+            // checked above, and only the phone app's step does more): the request's audit
+            // record goes in with the session.
+            let audit = audit_op.filter(|_| !device.kind.is_companion()).map(|op| {
+                let code = AuthStep::Code(device.kind).error_id().code();
+                self.audit_event(
+                    org,
+                    Some(&user),
+                    &req.username,
+                    Some(device.id.0),
+                    op,
+                    code,
+                    req.source_ip.as_deref(),
+                )
+            });
             self.new_auth_session(
                 org,
                 &user,
@@ -405,8 +429,10 @@ impl Core {
                 Some(device.id),
                 code_hash,
                 Some(challenge_expires),
+                audit.as_ref(),
             )
             .await?;
+            audited = audit.is_some();
         }
         let device_id = Some(device.id.0);
         let (step, number_for_matching, push_id) = if device.kind.is_companion() {
@@ -426,7 +452,7 @@ impl Core {
             online: None,
             push_id,
         };
-        Ok((start, user, device_id))
+        Ok((start, user, device_id, audited))
     }
 
     #[expect(clippy::too_many_arguments, reason = "one row's columns")]
@@ -440,26 +466,29 @@ impl Core {
         device: Option<crate::device::DeviceId>,
         code_hash: Option<Vec<u8>>,
         challenge_expires_ms: Option<i64>,
+        audit: Option<&AuditEvent>,
     ) -> Result<(), DomainError> {
-        self.store
-            .create_auth_session(&AuthSession {
-                id: id.to_string(),
-                org_id: org.id,
-                user_id: user.id,
-                device_id: device,
-                kind: "auth".into(),
-                sp_alias: service.alias().into(),
-                state: state.into(),
-                code_hash,
-                backup_channel: None,
-                backup_target: None,
-                resync_counter: None,
-                attempts: 0,
-                challenge_expires_ms,
-                expires_ms: self.now() + i64::from(org.settings.session_lifetime_secs) * 1000,
-                created_ms: self.now(),
-            })
-            .await?;
+        let session = AuthSession {
+            id: id.to_string(),
+            org_id: org.id,
+            user_id: user.id,
+            device_id: device,
+            kind: "auth".into(),
+            sp_alias: service.alias().into(),
+            state: state.into(),
+            code_hash,
+            backup_channel: None,
+            backup_target: None,
+            resync_counter: None,
+            attempts: 0,
+            challenge_expires_ms,
+            expires_ms: self.now() + i64::from(org.settings.session_lifetime_secs) * 1000,
+            created_ms: self.now(),
+        };
+        match audit {
+            Some(event) => self.store.create_auth_session_audited(&session, event).await?,
+            None => self.store.create_auth_session(&session).await?,
+        }
         Ok(())
     }
 
@@ -594,6 +623,10 @@ impl Core {
         let result = self
             .offline_inner(caller, req, otp, resync, &mut device_for_audit, &mut user_for_audit)
             .await;
+        // An approval appended its audit record itself, in the same write.
+        if matches!(result, Ok(OfflineOutcome::Approved(_))) {
+            return result;
+        }
         let code = match &result {
             Ok(OfflineOutcome::Approved(_)) => ErrorId::Ok.code(),
             Ok(OfflineOutcome::ResyncNext) => ErrorId::OathResyncNextPasscode.code(),
@@ -683,6 +716,15 @@ impl Core {
                 });
             // One write spends the code and approves; when another request spent the code
             // between our read and this write, nothing changed and the code counts as spent.
+            let audit = self.audit_event(
+                org,
+                Some(&user),
+                &req.username,
+                device.as_ref().map(|d| d.id.0),
+                "authoffline",
+                ErrorId::Ok.code(),
+                req.source_ip.as_deref(),
+            );
             let approval = Approval {
                 session_id,
                 user: user.id,
@@ -690,6 +732,7 @@ impl Core {
                 counter,
                 sms_day: phone.then(|| self.day()),
                 now_ms: self.now(),
+                audit: Some(&audit),
             };
             match self.store.approve_session(&approval).await {
                 Ok(true) => {}

@@ -297,7 +297,7 @@ impl Core {
         req: &AuthRequest,
         sent: &std::sync::Mutex<Option<String>>,
     ) -> Result<(AuthStart, User, Option<i64>), DomainError> {
-        let (mut start, user, device) = self.start_inner(caller, req, StartMode::Online).await?;
+        let (mut start, user, device, _) = self.start_inner(caller, req, StartMode::Online, None).await?;
         let Some(push_id) = start.push_id.clone() else {
             // Offline mode: the step tells which code to collect for the session.
             return Ok((start, user, device));

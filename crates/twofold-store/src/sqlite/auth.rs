@@ -57,31 +57,14 @@ fn session(row: &Row<'_>) -> Sql<AuthSession> {
 #[async_trait]
 impl AuthStore for SqliteStore {
     async fn create_auth_session(&self, s: &AuthSession) -> Result<(), StoreError> {
+        self.db().write(|c| insert_session(c, s)).await
+    }
+
+    async fn create_auth_session_audited(&self, s: &AuthSession, audit: &AuditEvent) -> Result<(), StoreError> {
         self.db()
             .write(|c| {
-                c.run(
-                    "INSERT INTO auth_sessions (id, org_id, user_id, device_id, kind, sp_alias, state, code_hash, \
-                     backup_channel, backup_target, resync_counter, attempts, challenge_expires_ms, expires_ms, \
-                     created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-                    params![
-                        s.id,
-                        s.org_id.0,
-                        s.user_id.0,
-                        s.device_id.map(|d| d.0),
-                        s.kind,
-                        s.sp_alias,
-                        s.state,
-                        s.code_hash,
-                        s.backup_channel,
-                        s.backup_target,
-                        s.resync_counter,
-                        i64::from(s.attempts),
-                        s.challenge_expires_ms,
-                        s.expires_ms,
-                        s.created_ms,
-                    ],
-                )?;
-                Ok(())
+                insert_session(c, s)?;
+                append_audit_alone(c, audit)
             })
             .await
     }
@@ -213,6 +196,9 @@ impl AuthStore for SqliteStore {
                 if let Some(day) = a.sms_day {
                     count_sms(c, a.user, day, 0, 1)?;
                 }
+                if let Some(event) = a.audit {
+                    append_audit_alone(c, event)?;
+                }
                 Ok(true)
             })
             .await
@@ -269,25 +255,7 @@ impl AuthStore for SqliteStore {
     }
 
     async fn append_audit(&self, e: &AuditEvent) -> Result<(), StoreError> {
-        self.db()
-            .write(|c| {
-                c.run(
-                    "INSERT INTO audit (org_id, user_id, username, device_id, op, error_id, source_ip, created_ms) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                    params![
-                        e.org_id.0,
-                        e.user_id.map(|u| u.0),
-                        e.username,
-                        e.device_id.map(|d| d.0),
-                        e.op,
-                        i64::from(e.error_id),
-                        e.source_ip,
-                        e.created_ms,
-                    ],
-                )?;
-                Ok(())
-            })
-            .await
+        self.db().write(|c| insert_audit(c, e)).await
     }
 
     async fn recent_audit(&self, user: UserId, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {
@@ -338,5 +306,62 @@ fn success(c: &Connection, user: UserId, device: Option<DeviceId>, now_ms: i64, 
             params![d.0, now_ms],
         )?;
     }
+    Ok(())
+}
+
+/// Appends one audit record.
+fn insert_audit(c: &Connection, e: &AuditEvent) -> Sql<()> {
+    c.run(
+        "INSERT INTO audit (org_id, user_id, username, device_id, op, error_id, source_ip, created_ms) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            e.org_id.0,
+            e.user_id.map(|u| u.0),
+            e.username,
+            e.device_id.map(|d| d.0),
+            e.op,
+            i64::from(e.error_id),
+            e.source_ip,
+            e.created_ms,
+        ],
+    )?;
+    Ok(())
+}
+
+/// Appends an audit record inside the caller's write, in a savepoint of its own: a failed
+/// append is logged and undoes only itself, never the change it records.
+fn append_audit_alone(c: &mut Connection, event: &AuditEvent) -> Sql<()> {
+    let audit = c.savepoint()?;
+    match insert_audit(&audit, event) {
+        Ok(()) => audit.commit()?,
+        Err(e) => tracing::error!(error = %StoreError::from(e), op = %event.op, "audit append failed"),
+    }
+    Ok(())
+}
+
+/// Inserts a new authentication session.
+fn insert_session(c: &Connection, s: &AuthSession) -> Sql<()> {
+    c.run(
+        "INSERT INTO auth_sessions (id, org_id, user_id, device_id, kind, sp_alias, state, code_hash, \
+         backup_channel, backup_target, resync_counter, attempts, challenge_expires_ms, expires_ms, \
+         created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+        params![
+            s.id,
+            s.org_id.0,
+            s.user_id.0,
+            s.device_id.map(|d| d.0),
+            s.kind,
+            s.sp_alias,
+            s.state,
+            s.code_hash,
+            s.backup_channel,
+            s.backup_target,
+            s.resync_counter,
+            i64::from(s.attempts),
+            s.challenge_expires_ms,
+            s.expires_ms,
+            s.created_ms,
+        ],
+    )?;
     Ok(())
 }

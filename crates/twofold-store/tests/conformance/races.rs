@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use twofold_core::Store;
 use twofold_core::device::DeviceId;
-use twofold_core::store::{Approval, AuthSession, InsertUser, PairOutcome, PairingSession, SmsReservation};
+use twofold_core::store::{Approval, AuditEvent, AuthSession, InsertUser, PairOutcome, PairingSession, SmsReservation};
 
 use crate::conformance;
 use crate::fixtures::{T0, new_user, org, sms_device, totp_device, user};
@@ -208,6 +208,16 @@ async fn approval_race(store: Arc<dyn Store>) {
         let s = store.clone();
         async move {
             let id = format!("webs_approve{i}");
+            let audit = AuditEvent {
+                org_id: o,
+                user_id: Some(u),
+                username: Some("u".into()),
+                device_id: Some(DeviceId(51)),
+                op: "authoffline".into(),
+                error_id: 200,
+                source_ip: None,
+                created_ms: T0 + 50,
+            };
             s.approve_session(&Approval {
                 session_id: &id,
                 user: u,
@@ -215,6 +225,7 @@ async fn approval_race(store: Arc<dyn Store>) {
                 counter: Some((DeviceId(51), None, 1_000)),
                 sms_day: Some(7),
                 now_ms: T0 + 50,
+                audit: Some(&audit),
             })
             .await
             .unwrap()
@@ -240,6 +251,10 @@ async fn approval_race(store: Arc<dyn Store>) {
     assert_eq!(store.user_by_id(u).await.unwrap().unwrap().last_login_ms, Some(T0 + 50));
     assert_eq!(store.auth_guard(u).await.unwrap().failed_attempts, 0);
     assert_eq!(store.sms_usage(u, 7).await.unwrap().claimed, 1);
+    // The winner's audit record came with it; the losers wrote none.
+    let audit = store.recent_audit(u, 50).await.unwrap();
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!((audit[0].op.as_str(), audit[0].error_id), ("authoffline", 200));
 }
 
 /// An authentication session of `user` in `state`, with no code hash.
