@@ -737,7 +737,10 @@ impl Core {
             match self.store.approve_session(&approval).await {
                 Ok(true) => {}
                 Ok(false) => verdict = Err(DomainError::CodeSpent),
-                // Nothing was approved or spent: the session is given back below.
+                // The session is given back below. Where the engine approves in one
+                // transaction (SQLite) nothing was spent; with the default's separate
+                // writes the code may be spent already, and the give-back of a session
+                // that got approved changes nothing.
                 Err(e) => verdict = Err(DomainError::from(e)),
             }
         }
