@@ -507,9 +507,7 @@ pub trait AuthStore: UserStore + DeviceStore + TokenStore + Send + Sync {
     /// the session (an audit failure never changes an answer).
     async fn create_auth_session_audited(&self, session: &AuthSession, audit: &AuditEvent) -> Result<(), StoreError> {
         self.create_auth_session(session).await?;
-        if let Err(e) = self.append_audit(audit).await {
-            tracing::error!(error = %e, op = %audit.op, "audit append failed");
-        }
+        self.append_audit_or_log(audit).await;
         Ok(())
     }
     /// Looks a session up.
@@ -544,8 +542,9 @@ pub trait AuthStore: UserStore + DeviceStore + TokenStore + Send + Sync {
     }
     /// Approves a session whose code was verified: spends the code (the counter moves
     /// only if it still holds the expected value), moves the session from `processing` to
-    /// `approved`, records the success, counts a phone code and appends the audit record. False, with nothing
-    /// changed, when the counter had moved (another request spent the code first).
+    /// `approved`, records the success, counts a phone code and appends the audit record.
+    /// False, with nothing changed, when the counter had moved (another request spent the
+    /// code first).
     ///
     /// The default makes these writes one after the other; an engine that can make them
     /// in one transaction overrides it (on SQLite that is one write instead of up to four).
@@ -562,10 +561,8 @@ pub trait AuthStore: UserStore + DeviceStore + TokenStore + Send + Sync {
         if let Some(day) = approval.sms_day {
             self.record_sms(approval.user, day, 0, 1).await?;
         }
-        if let Some(event) = approval.audit
-            && let Err(e) = self.append_audit(event).await
-        {
-            tracing::error!(error = %e, op = %event.op, "audit append failed");
+        if let Some(event) = approval.audit {
+            self.append_audit_or_log(event).await;
         }
         Ok(true)
     }
@@ -600,6 +597,12 @@ pub trait AuthStore: UserStore + DeviceStore + TokenStore + Send + Sync {
     ) -> Result<bool, StoreError>;
     /// Appends an audit record.
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError>;
+    /// Appends an audit record; a failure is logged, never turned into a different answer.
+    async fn append_audit_or_log(&self, event: &AuditEvent) {
+        if let Err(e) = self.append_audit(event).await {
+            tracing::error!(error = %e, op = %event.op, "audit append failed");
+        }
+    }
     /// The user's latest audit records, newest first.
     async fn recent_audit(&self, user: UserId, limit: u32) -> Result<Vec<AuditEvent>, StoreError>;
 }

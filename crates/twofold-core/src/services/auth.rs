@@ -176,9 +176,7 @@ impl Core {
     /// Appends the audit record of an authentication event; an audit failure is logged,
     /// never turned into a different answer.
     pub(super) async fn audit(&self, event: AuditEvent) {
-        if let Err(e) = self.store.append_audit(&event).await {
-            tracing::error!(error = %e, op = %event.op, "audit append failed");
-        }
+        self.store.append_audit_or_log(&event).await;
     }
 
     /// The checks every authentication operation makes, in order: username (20520),
@@ -255,12 +253,10 @@ impl Core {
             StartMode::Start
         };
         let result = self.start_inner(caller, req, mode, Some(op)).await;
-        // The audit record was written with the new session, in the same write.
-        if let Ok((_, _, _, true)) = &result {
-            return result.map(|(start, ..)| start);
-        }
         let (user, device, code) = match &result {
-            Ok((start, user, device, _)) => (Some(user.clone()), *device, start.step.error_id().code()),
+            // The audit record was written with the new session, in the same write.
+            Ok((_, _, _, true)) => return result.map(|(start, ..)| start),
+            Ok((start, user, device, false)) => (Some(user.clone()), *device, start.step.error_id().code()),
             Err(e) => (self.audit_user(org, &req.username).await, None, e.error_id().code()),
         };
         self.audit(self.audit_event(
@@ -273,7 +269,7 @@ impl Core {
             req.source_ip.as_deref(),
         ))
         .await;
-        result.map(|(start, _, _, _)| start)
+        result.map(|(start, ..)| start)
     }
 
     /// The start of an authentication; the last value of the answer is true when the
@@ -623,12 +619,9 @@ impl Core {
         let result = self
             .offline_inner(caller, req, otp, resync, &mut device_for_audit, &mut user_for_audit)
             .await;
-        // An approval appended its audit record itself, in the same write.
-        if matches!(result, Ok(OfflineOutcome::Approved(_))) {
-            return result;
-        }
         let code = match &result {
-            Ok(OfflineOutcome::Approved(_)) => ErrorId::Ok.code(),
+            // An approval appended its audit record itself, in the same write.
+            Ok(OfflineOutcome::Approved(_)) => return result,
             Ok(OfflineOutcome::ResyncNext) => ErrorId::OathResyncNextPasscode.code(),
             Err(e) => e.error_id().code(),
         };
@@ -714,8 +707,6 @@ impl Core {
                 .map_or(session.backup_channel.as_deref() != Some("email"), |d| {
                     matches!(d.kind, DeviceType::Sms | DeviceType::Voice)
                 });
-            // One write spends the code and approves; when another request spent the code
-            // between our read and this write, nothing changed and the code counts as spent.
             let audit = self.audit_event(
                 org,
                 Some(&user),
@@ -734,6 +725,8 @@ impl Core {
                 now_ms: self.now(),
                 audit: Some(&audit),
             };
+            // One write spends the code and approves; when another request spent the code
+            // between our read and this write, nothing changed and the code counts as spent.
             match self.store.approve_session(&approval).await {
                 Ok(true) => {}
                 Ok(false) => verdict = Err(DomainError::CodeSpent),

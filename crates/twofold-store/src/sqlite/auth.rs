@@ -10,11 +10,10 @@ use twofold_core::ids::{OrgId, UserId};
 use twofold_core::model::User;
 use twofold_core::store::{Approval, AttemptOutcome, AuditEvent, AuthGuard, AuthSession, AuthStore};
 
-use super::devices::count_sms;
-use super::tokens::swap;
-
 use super::SqliteStore;
 use super::db::{Db, Sql};
+use super::devices::count_sms;
+use super::tokens::swap;
 use super::users::{USER_COLUMN_COUNT, USER_COLUMNS, user};
 
 /// The users columns of [`AuthGuard`].
@@ -183,7 +182,7 @@ impl AuthStore for SqliteStore {
 
     async fn approve_session(&self, a: &Approval<'_>) -> Result<bool, StoreError> {
         // One write: a failure of any statement undoes the write's savepoint, so the code
-        // is spent if and only if the session is approved.
+        // is never spent without the session being approved and the success recorded.
         self.db()
             .write(|c| {
                 if let Some((device, expected, new)) = a.counter

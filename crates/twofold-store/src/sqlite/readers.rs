@@ -16,9 +16,12 @@
 //! - the snapshot is younger than [`MAX_SNAPSHOT_AGE`], the bound on how late a change
 //!   made by another process (an operator command on the same file) is seen.
 //!
-//! An open snapshot keeps the WAL frames it can see from being overwritten, so snapshots
-//! of idle readers are ended before every checkpoint ([`Readers::end_idle_snapshots`]),
-//! and a read that finds its snapshot stale ends it before starting a new one.
+//! An open snapshot keeps the WAL frames it can see from being overwritten (and SQLite
+//! starts the WAL file over only when no reader holds any), so no snapshot outlives its
+//! use for long: a read that finds its snapshot stale ends it before starting a new one,
+//! a reader returned to the pool ends the stale snapshots of the idle ones, and the
+//! checkpoint thread ends every idle snapshot before it checkpoints
+//! ([`Readers::end_idle_snapshots`]).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -113,18 +116,12 @@ impl Readers {
         let idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
         let mut reader = match idle {
             Some(reader) => reader,
-            None => Reader {
-                conn: (self.open)(&self.path)?,
-                snapshot: None,
-            },
+            None => self.fresh()?,
         };
         let now = Instant::now();
         if !reader.current(generation, now) {
             if reader.end().is_err() {
-                reader = Reader {
-                    conn: (self.open)(&self.path)?,
-                    snapshot: None,
-                };
+                reader = self.fresh()?;
             }
             // DEFERRED: the snapshot is taken by `f`'s first statement.
             reader
@@ -141,8 +138,7 @@ impl Readers {
         }
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         // Idle readers deeper in the pool may not be used again for a while: end their
-        // stale snapshots now, so that no idle reader holds old WAL frames for longer
-        // than a read would (SQLite starts the WAL file over only when no reader does).
+        // stale snapshots now, so that none holds old WAL frames longer than a read would.
         let (latest, now) = (self.generation.get(), Instant::now());
         idle.retain_mut(|r| r.snapshot.is_none() || r.current(latest, now) || r.end().is_ok());
         if idle.len() < IDLE_READERS {
@@ -150,6 +146,14 @@ impl Readers {
         }
         drop(idle);
         Ok(out?)
+    }
+
+    /// A new reader connection, with no snapshot.
+    fn fresh(&self) -> Result<Reader, StoreError> {
+        Ok(Reader {
+            conn: (self.open)(&self.path)?,
+            snapshot: None,
+        })
     }
 
     /// Ends the snapshots of the idle readers (before a checkpoint, so that they do not
@@ -203,7 +207,7 @@ mod tests {
     }
 
     #[test]
-    fn a_snapshot_is_reused_until_it_is_too_old() {
+    fn another_process_commit_is_seen_within_the_age_bound() {
         let (_dir, writer, readers, _generation) = setup();
         assert_eq!(value(&readers), 1);
         // Another process's commit (the generation does not move): the open snapshot
