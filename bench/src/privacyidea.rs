@@ -132,8 +132,7 @@ fn decode(text: &str) -> Result<Answer, Failure> {
     };
     Ok(Answer {
         error_id,
-        session_id: None,
-        body: Value::Null,
+        ..Answer::default()
     })
 }
 

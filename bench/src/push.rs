@@ -203,8 +203,10 @@ async fn pair(wire: &Wire, base: &str, name: &str) -> anyhow::Result<DeviceClien
         .await;
     let code = match &added.outcome {
         Ok(Answer {
-            error_id: 200, body, ..
-        }) => body.get("activationCode").and_then(Value::as_str).map(str::to_string),
+            error_id: 200,
+            activation_code,
+            ..
+        }) => activation_code.clone(),
         Ok(a) => bail!("adduser {name} answered errorId {}", a.error_id),
         Err(f) => bail!(
             "adduser {name}: {} failure (is the server up at {}?)",
@@ -243,8 +245,7 @@ fn record(push: &Push, stats: &mut Stats, work: Work, started: Instant, result: 
     let outcome = match result {
         Ok(status) => Ok(Answer {
             error_id: u32::from(status),
-            session_id: None,
-            body: Value::Null,
+            ..Answer::default()
         }),
         Err(e) => Err(match e.downcast_ref::<reqwest::Error>() {
             Some(r) if r.is_timeout() => Failure::Timeout,
@@ -358,13 +359,7 @@ pub async fn authenticate(shared: &Shared, wire: &Wire, push: &Push, stats: &mut
     stats.record(Work::StartPush, &first);
     shared.requests_done.fetch_add(1, Ordering::Relaxed);
     let (session, number) = match &first.outcome {
-        Ok(a) if a.error_id == Work::StartPush.expected() => (
-            a.session_id.clone(),
-            a.body
-                .pointer("/extendedAuthenticationDetails/numberForMatching")
-                .and_then(Value::as_u64)
-                .and_then(|n| u32::try_from(n).ok()),
-        ),
+        Ok(a) if a.error_id == Work::StartPush.expected() => (a.session_id.clone(), a.number_for_matching()),
         _ => (None, None),
     };
     let Some(session) = session else {

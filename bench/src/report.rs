@@ -320,8 +320,7 @@ mod tests {
             latency: Duration::from_micros(micros),
             outcome: Ok(Answer {
                 error_id,
-                session_id: None,
-                body: serde_json::Value::Null,
+                ..Answer::default()
             }),
         }
     }

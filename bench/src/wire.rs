@@ -6,9 +6,12 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+use std::borrow::Cow;
+
+use serde::Deserialize;
 use serde_json::Value;
 use twofold_client::Client;
-use twofold_proto::envelope::verify_compact;
+use twofold_proto::envelope::verify_compact_bytes;
 use twofold_proto::properties::Properties;
 
 /// Why a request got no usable answer (counted by kind, as opposed to errorIds).
@@ -39,16 +42,55 @@ impl Failure {
     }
 }
 
-/// The parts of an answer the scenarios look at.
-#[derive(Debug, Clone)]
+/// The parts of an answer the scenarios look at, read straight into these types: the rest
+/// of the `responseBody` is skipped without building a `Value` tree (that tree was most of
+/// this generator's CPU per getuserdetails, taken from the server it shares the cores with).
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct Answer {
     /// `errorId` of the `responseBody`.
+    #[serde(rename = "errorId")]
     pub error_id: u32,
-    /// `sessionId` of the `responseBody`, when a string.
+    /// `sessionId` of the `responseBody`.
+    #[serde(rename = "sessionId", default)]
     pub session_id: Option<String>,
-    /// The whole `responseBody`, for the fields only some scenarios read (`activationCode`
-    /// of adduser, `numberForMatching` of an asynchronous push).
-    pub body: Value,
+    /// adduser's `activationCode` (auth-push pairs its phones with it).
+    #[serde(rename = "activationCode", default)]
+    pub activation_code: Option<String>,
+    /// `extendedAuthenticationDetails` of an asynchronous push start.
+    #[serde(rename = "extendedAuthenticationDetails", default)]
+    pub extended: Option<Extended>,
+}
+
+/// `extendedAuthenticationDetails`: the number the phone shows for number matching.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Extended {
+    #[serde(rename = "numberForMatching", default)]
+    pub number_for_matching: Option<u32>,
+}
+
+impl Answer {
+    /// The push's `numberForMatching`, when sent.
+    pub fn number_for_matching(&self) -> Option<u32> {
+        self.extended.as_ref().and_then(|e| e.number_for_matching)
+    }
+}
+
+/// `{"responseBody": {...}}`.
+#[derive(Deserialize)]
+struct Payload {
+    #[serde(rename = "responseBody")]
+    body: Answer,
+}
+
+/// The response header members checked against the properties.
+#[derive(Deserialize)]
+struct Header<'a> {
+    #[serde(borrow, default)]
+    token: Option<Cow<'a, str>>,
+    #[serde(rename = "orgAlias", borrow, default)]
+    org_alias_camel: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    org_alias: Option<Cow<'a, str>>,
 }
 
 /// One signed exchange: its latency (request sent → whole answer read) and outcome.
@@ -62,6 +104,8 @@ pub struct Wire {
     signer: Client,
     http: reqwest::Client,
     key: Vec<u8>,
+    /// Parsed operation URLs (parsing one per request cost as much as signing it).
+    urls: std::sync::Mutex<std::collections::HashMap<String, reqwest::Url>>,
 }
 
 /// Refuses anything but a loopback `http(s)` URL: this tool generates load and must not
@@ -103,7 +147,12 @@ impl Wire {
             .timeout(timeout)
             .build()
             .context("HTTP client")?;
-        Ok(Self { signer, http, key })
+        Ok(Self {
+            signer,
+            http,
+            key,
+            urls: std::sync::Mutex::default(),
+        })
     }
 
     /// The `idp_url` in use.
@@ -114,7 +163,7 @@ impl Wire {
     /// Signs `body` for `op` now, sends it, and verifies the answer.
     pub async fn call(&self, op: &str, body: &Value) -> Exchange {
         let jws = self.signer.sign(body);
-        let url = self.signer.url(op);
+        let url = self.url(op);
         let started = Instant::now();
         let sent = self
             .http
@@ -124,7 +173,7 @@ impl Wire {
             .send()
             .await;
         let text = match sent {
-            Ok(response) => response.text().await,
+            Ok(response) => response.bytes().await,
             Err(e) => Err(e),
         };
         let latency = started.elapsed();
@@ -135,6 +184,19 @@ impl Wire {
             Err(_) => Err(Failure::Transport),
         };
         Exchange { latency, outcome }
+    }
+
+    /// The URL of `op`, parsed once.
+    fn url(&self, op: &str) -> reqwest::Url {
+        let mut urls = self.urls.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(url) = urls.get(op) {
+            return url.clone();
+        }
+        // `require_loopback` parsed the idp_url already, so this parses too.
+        let url =
+            reqwest::Url::parse(&self.signer.url(op)).expect("a checked idp_url and an operation name form a URL");
+        urls.insert(op.to_string(), url.clone());
+        url
     }
 
     /// `GET /healthz` on the same connections: no signing, no verification, no database.
@@ -153,8 +215,7 @@ impl Wire {
                 match response.bytes().await {
                     Ok(_) => Ok(Answer {
                         error_id: status,
-                        session_id: None,
-                        body: Value::Null,
+                        ..Answer::default()
                     }),
                     Err(e) if e.is_timeout() => Err(Failure::Timeout),
                     Err(_) => Err(Failure::Transport),
@@ -170,43 +231,89 @@ impl Wire {
         }
     }
 
-    fn decode(&self, text: &str) -> Result<Answer, Failure> {
-        let trimmed = text.trim();
-        let payload = if trimmed.starts_with('{') {
+    fn decode(&self, bytes: &[u8]) -> Result<Answer, Failure> {
+        let trimmed = bytes.trim_ascii();
+        let payload: Payload = if trimmed.starts_with(b"{") {
             // A refusal before the server knew the key (plain JSON, unsigned).
-            serde_json::from_str::<Value>(trimmed).map_err(|_| Failure::Malformed)?
+            serde_json::from_slice(trimmed).map_err(|_| Failure::Malformed)?
         } else {
-            let (header, payload) = verify_compact(trimmed, &self.key).map_err(|_| Failure::BadSignature)?;
+            let text = std::str::from_utf8(trimmed).map_err(|_| Failure::Malformed)?;
+            let (header, payload) = verify_compact_bytes(text, &self.key).map_err(|_| Failure::BadSignature)?;
+            let header: Header<'_> = serde_json::from_slice(&header).map_err(|_| Failure::BadSignature)?;
             let props = self.signer.properties();
-            let org = header.get("orgAlias").or_else(|| header.get("org_alias"));
-            if header.get("token").and_then(Value::as_str) != Some(props.token.as_str())
-                || org.and_then(Value::as_str) != Some(props.org_alias.as_str())
+            let org = header.org_alias_camel.or(header.org_alias);
+            if header.token.as_deref() != Some(props.token.as_str()) || org.as_deref() != Some(props.org_alias.as_str())
             {
                 return Err(Failure::BadSignature);
             }
-            payload
+            serde_json::from_slice(&payload).map_err(|_| Failure::Malformed)?
         };
-        let body = match payload {
-            Value::Object(mut map) => map.remove("responseBody").ok_or(Failure::Malformed)?,
-            _ => return Err(Failure::Malformed),
-        };
-        let error_id = body
-            .get("errorId")
-            .and_then(Value::as_u64)
-            .and_then(|v| u32::try_from(v).ok())
-            .ok_or(Failure::Malformed)?;
-        let session_id = body.get("sessionId").and_then(Value::as_str).map(str::to_string);
-        Ok(Answer {
-            error_id,
-            session_id,
-            body,
-        })
+        Ok(payload.body)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::require_loopback;
+    use super::{Failure, Wire, require_loopback};
+    use std::time::Duration;
+    use twofold_proto::envelope::{Alg, response_header_json, sign_compact};
+    use twofold_proto::properties::Properties;
+
+    const KEY_B64: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+    fn wire() -> Wire {
+        let props = Properties::parse(&format!(
+            "use_base64_key={KEY_B64}\ntoken=tok\nidp_url=http://127.0.0.1:9/pingid\norg_alias=org\n"
+        ))
+        .unwrap();
+        Wire::new(props, 1, Duration::from_secs(1)).unwrap()
+    }
+
+    fn signed(token: &str, org: &str, payload: &str) -> Vec<u8> {
+        let key = twofold_proto::envelope::KEY_ENCODING
+            .decode(KEY_B64.as_bytes())
+            .unwrap();
+        sign_compact(
+            Alg::HS256,
+            &key,
+            &response_header_json(Alg::HS256, org, token),
+            payload.as_bytes(),
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn answers_are_read_and_checked() {
+        let wire = wire();
+        let payload = r#"{"responseBody":{"userDetails":{"devices":[{"x":[1,{"y":"z"}]}]},"sessionId":"s-1",
+            "extendedAuthenticationDetails":{"numberForMatching":42,"other":null},"activationCode":"123456789012",
+            "errorId":30010,"errorMsg":"m","uniqueMsgId":"webs_x","clientData":{"a":[true]}}}"#;
+        let answer = wire.decode(&signed("tok", "org", payload)).unwrap();
+        assert_eq!(answer.error_id, 30010);
+        assert_eq!(answer.session_id.as_deref(), Some("s-1"));
+        assert_eq!(answer.number_for_matching(), Some(42));
+        assert_eq!(answer.activation_code.as_deref(), Some("123456789012"));
+        // Unsigned refusals (key unknown to the server) are plain JSON.
+        let plain = wire
+            .decode(br#" {"responseBody":{"errorId":10566,"errorMsg":"m"}} "#)
+            .unwrap();
+        assert_eq!((plain.error_id, plain.session_id), (10566, None));
+        // Another token, another organization, a flipped byte, no errorId.
+        assert_eq!(
+            wire.decode(&signed("other", "org", payload)).unwrap_err(),
+            Failure::BadSignature
+        );
+        assert_eq!(
+            wire.decode(&signed("tok", "other", payload)).unwrap_err(),
+            Failure::BadSignature
+        );
+        let mut tampered = signed("tok", "org", payload);
+        let i = tampered.len() - 5;
+        tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
+        assert_eq!(wire.decode(&tampered).unwrap_err(), Failure::BadSignature);
+        let no_id = signed("tok", "org", r#"{"responseBody":{"errorMsg":"m"}}"#);
+        assert_eq!(wire.decode(&no_id).unwrap_err(), Failure::Malformed);
+    }
 
     #[test]
     fn only_loopback_urls_are_accepted() {

@@ -64,6 +64,60 @@ pub fn sign_response<T: Serialize>(
     sign_compact(alg, key, &response_header_json(alg, org_alias, token), &payload)
 }
 
+/// The four common fields, serialised after an operation's own (see [`payload_json`]).
+#[derive(Serialize)]
+struct Common<'a> {
+    #[serde(rename = "errorId")]
+    error_id: u32,
+    #[serde(rename = "errorMsg")]
+    error_msg: &'a str,
+    #[serde(rename = "uniqueMsgId")]
+    unique_msg_id: &'a str,
+    #[serde(rename = "clientData")]
+    client_data: &'a Value,
+}
+
+/// The response payload from an operation's fields already serialised as one JSON object
+/// (`fields_object`, e.g. `{"sessionId":"…"}`; `{}` or empty for none) and the common
+/// fields: the same JSON as serialising a [`ResponseEnvelope`], without first building the
+/// fields as a `serde_json::Value` tree and then walking it again (on the server's hottest
+/// path that tree was a fifth of a getuserdetails request's instructions).
+///
+/// `fields_object` must be a serialised JSON object (what `serde_json` gives for a struct
+/// or map); its members are copied as they are, in their order.
+#[must_use]
+pub fn payload_json(
+    fields_object: &str,
+    error_id: u32,
+    error_msg: &str,
+    unique_msg_id: &str,
+    client_data: &Value,
+) -> Vec<u8> {
+    let members = fields_object
+        .trim()
+        .strip_prefix('{')
+        .and_then(|rest| rest.strip_suffix('}'))
+        .unwrap_or_default()
+        .trim();
+    let common = serde_json::to_vec(&Common {
+        error_id,
+        error_msg,
+        unique_msg_id,
+        client_data,
+    })
+    .expect("the common fields serialise");
+    let mut out = Vec::with_capacity(20 + members.len() + common.len());
+    out.extend_from_slice(b"{\"responseBody\":{");
+    if !members.is_empty() {
+        out.extend_from_slice(members.as_bytes());
+        out.push(b',');
+    }
+    // `common` is `{...}`: its members and closing brace follow the operation's.
+    out.extend_from_slice(&common[1..]);
+    out.push(b'}');
+    out
+}
+
 /// Builds a `ResponseEnvelope` from its parts.
 pub fn envelope<T>(
     fields: T,

@@ -48,6 +48,17 @@ fn response_vector_reproduces() {
         serde_json::Value::Null,
     );
     assert_eq!(serde_json::to_string(&env).unwrap(), payload);
+    // So does the server's builder from pre-serialised fields, with none or empty ones.
+    for none in ["", "{}", " { } "] {
+        let built = twofold_proto::response::payload_json(
+            none,
+            10564,
+            "User does not exist",
+            "webs_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            &serde_json::Value::Null,
+        );
+        assert_eq!(String::from_utf8(built).unwrap(), payload, "{none:?}");
+    }
     // What Twofold actually sends carries orgAlias too, and still verifies.
     let ours = sign_response(Alg::HS256, &key(), ORG, TOKEN, &env);
     let (header, body) = twofold_proto::envelope::verify_compact(&ours, &key()).unwrap();
@@ -97,5 +108,46 @@ proptest! {
     #[test]
     fn parse_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
         let _ = UnverifiedRequest::parse(&bytes);
+    }
+}
+
+/// Any JSON value serde_json can produce (bounded depth), for the payload property.
+fn json_value() -> impl Strategy<Value = serde_json::Value> {
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::from),
+        any::<i64>().prop_map(serde_json::Value::from),
+        ".{0,12}".prop_map(serde_json::Value::from),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+            proptest::collection::btree_map("[a-zA-Z]{1,8}", inner, 0..4)
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    /// The server's spliced payload is the same JSON as the typed envelope's.
+    #[test]
+    fn spliced_payload_equals_the_envelope(
+        fields in proptest::collection::btree_map("[a-zA-Z]{1,10}", json_value(), 0..6),
+        error_id in any::<u32>(),
+        message in ".{0,30}",
+        client_data in json_value(),
+    ) {
+        let fields: serde_json::Map<String, serde_json::Value> = fields.into_iter().collect();
+        let unique = "webs_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+        let typed = envelope(fields.clone(), error_id, Some(message.clone()), unique.into(), client_data.clone());
+        let spliced = twofold_proto::response::payload_json(
+            &serde_json::to_string(&fields).unwrap(),
+            error_id,
+            &message,
+            unique,
+            &client_data,
+        );
+        let spliced: serde_json::Value = serde_json::from_slice(&spliced).unwrap();
+        prop_assert_eq!(spliced, serde_json::to_value(&typed).unwrap());
     }
 }

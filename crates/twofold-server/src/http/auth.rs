@@ -1,7 +1,6 @@
 //! Authentication operations. They take the verified caller directly: an
 //! authentication-only token may call them.
 
-use serde_json::Value;
 use twofold_core::services::PushDecision;
 use twofold_core::services::{AuthRequest, AuthStart, OfflineOutcome};
 use twofold_core::{Core, DomainError, OrgCaller};
@@ -14,7 +13,7 @@ use twofold_proto::ops::{ErrorShape as _, Operation};
 use twofold_proto::response::Empty;
 use twofold_proto::{ErrorId, ReqBody};
 
-use super::ops::{Failure, field_error, json};
+use super::ops::{Failure, Fields, field_error, json};
 use crate::views::device_details;
 
 /// Holds the push of a held authonline while it waits. When the request future is
@@ -83,7 +82,7 @@ fn started(caller: &OrgCaller, start: AuthStart) -> (ErrorId, AuthStarted) {
     )
 }
 
-async fn run<O: Operation, F>(body: &ReqBody, f: F) -> Result<(ErrorId, Value), Failure>
+async fn run<O: Operation, F>(body: &ReqBody, f: F) -> Result<(ErrorId, Fields), Failure>
 where
     F: AsyncFnOnce(O) -> Result<(ErrorId, O::Response), DomainError>,
 {
@@ -95,7 +94,9 @@ where
         // An unreachable device leaves the session open for the app's OTP: its id goes
         // with the error (spec §2.1 authonline, offline mode).
         let shape = match &e {
-            DomainError::DeviceUnreachable { session_id } => Some(serde_json::json!({ "sessionId": session_id })),
+            DomainError::DeviceUnreachable { session_id } => {
+                Some(json(&serde_json::json!({ "sessionId": session_id })))
+            }
             _ => O::Response::error_shape().map(|s| json(&s)),
         };
         Failure {
@@ -111,7 +112,7 @@ pub async fn dispatch(
     caller: &OrgCaller,
     op: &str,
     body: &ReqBody,
-) -> Option<Result<(ErrorId, Value), Failure>> {
+) -> Option<Result<(ErrorId, Fields), Failure>> {
     Some(match op {
         StartAuthentication::NAME => {
             run::<StartAuthentication, _>(body, async |req| {

@@ -1,6 +1,5 @@
 //! Device operations: pairing and device management.
 
-use serde_json::Value;
 use twofold_core::{Core, OrgCaller};
 use twofold_proto::ops::Operation;
 use twofold_proto::ops::devices::{
@@ -11,7 +10,7 @@ use twofold_proto::ops::devices::{
 use twofold_proto::response::Empty;
 use twofold_proto::{ErrorId, ReqBody};
 
-use super::ops::Failure;
+use super::ops::{Failure, Fields};
 use crate::admin_op;
 
 fn finished(device: &twofold_core::device::Device) -> PairingFinished {
@@ -37,7 +36,7 @@ pub async fn dispatch(
     caller: &OrgCaller,
     op: &str,
     body: &ReqBody,
-) -> Option<Result<(ErrorId, Value), Failure>> {
+) -> Option<Result<(ErrorId, Fields), Failure>> {
     Some(match op {
         OfflinePairing::NAME => admin_op!(core, caller, body, OfflinePairing, |admin, req| {
             let r = req.0;

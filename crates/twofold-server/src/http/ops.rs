@@ -1,7 +1,6 @@
 //! What every operation handler shares: the failure type and the `admin_op!` runner.
 
 use serde::Serialize;
-use serde_json::Value;
 use twofold_core::DomainError;
 use twofold_proto::body::FieldError;
 
@@ -10,7 +9,25 @@ pub struct Failure {
     /// What went wrong.
     pub error: DomainError,
     /// Fields to send with the error (e.g. getuserdetails' `userDetails: null`).
-    pub shape: Option<Value>,
+    pub shape: Option<Fields>,
+}
+
+/// An operation's response fields, serialised once, straight from the typed response, as
+/// a JSON object; the reply splices them into the payload
+/// ([`twofold_proto::response::payload_json`]) instead of building a `Value` tree first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fields(String);
+
+impl Fields {
+    /// No operation fields: the common four only.
+    pub fn none() -> Self {
+        Self(String::new())
+    }
+
+    /// The serialised object (empty for [`Fields::none`]).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 impl From<DomainError> for Failure {
@@ -19,8 +36,9 @@ impl From<DomainError> for Failure {
     }
 }
 
-pub fn json<T: Serialize>(value: &T) -> Value {
-    serde_json::to_value(value).expect("response types serialise")
+/// Serialises a response type (a struct or map, hence a JSON object).
+pub fn json<T: Serialize>(value: &T) -> Fields {
+    Fields(serde_json::to_string(value).expect("response types serialise"))
 }
 
 /// Field problems: missing or mistyped → 400; well-typed but out of range → 422.

@@ -22,7 +22,7 @@ use twofold_proto::ops::tokens::GetOrgReport;
 use twofold_proto::ops::{AUTH_OPERATIONS, OPERATIONS, Operation as _};
 use twofold_proto::{EnvelopeError, ErrorId, ReqBody, UnverifiedRequest};
 
-use super::ops::Failure;
+use super::ops::{Failure, Fields};
 use super::reply::{Reply, Signer, new_unique_msg_id};
 use super::{AppState, BODY_TIMEOUT, MAX_BODY_BYTES};
 use super::{auth, devices, tokens, users};
@@ -83,7 +83,14 @@ async fn handle(state: &AppState, op: &str, body: Body) -> Reply {
                 org_alias: org_alias.unwrap_or_default(),
                 token,
             };
-            return Reply::signed(&signer, Value::Null, ErrorId::Unauthorized, None, unique, Value::Null);
+            return Reply::signed(
+                &signer,
+                &Fields::none(),
+                ErrorId::Unauthorized,
+                None,
+                unique,
+                Value::Null,
+            );
         }
         Ok(Verification::Rejected { key: None, .. }) => return Reply::plain(ErrorId::Unauthorized, unique),
         Err(e) => {
@@ -105,12 +112,21 @@ async fn handle(state: &AppState, op: &str, body: Body) -> Reply {
     }
     let body = match request.req_body() {
         Ok(map) => ReqBody::from(map.clone()),
-        Err(_) => return Reply::signed(&signer, Value::Null, ErrorId::InvalidInput, None, unique, Value::Null),
+        Err(_) => {
+            return Reply::signed(
+                &signer,
+                &Fields::none(),
+                ErrorId::InvalidInput,
+                None,
+                unique,
+                Value::Null,
+            );
+        }
     };
     let client_data = body.client_data();
     let is_auth_op = AUTH_OPERATIONS.contains(&op);
     if let Err(e) = caller.check_org_aliases(&request.org_aliases(), is_auth_op) {
-        return Reply::signed(&signer, Value::Null, e.error_id(), None, unique, client_data);
+        return Reply::signed(&signer, &Fields::none(), e.error_id(), None, unique, client_data);
     }
     if op == GetOrgReport::NAME {
         match super::tokens::report_file(core, &caller, &body, &state.reports_dir).await {
@@ -118,20 +134,20 @@ async fn handle(state: &AppState, op: &str, body: Body) -> Reply {
             Err(failure) => {
                 let message = failure.error.message();
                 let error_id = failure.error.error_id();
-                return Reply::signed(&signer, Value::Null, error_id, Some(message), unique, client_data);
+                return Reply::signed(&signer, &Fields::none(), error_id, Some(message), unique, client_data);
             }
         }
     }
     let outcome = route(core, &caller, op, &body).await;
     match outcome {
-        Ok((status, fields)) => Reply::signed(&signer, fields, status, None, unique, client_data),
+        Ok((status, fields)) => Reply::signed(&signer, &fields, status, None, unique, client_data),
         Err(failure) => {
             log_failure(&failure.error, &unique);
             let message = failure.error.message();
-            let shape = failure.shape.unwrap_or(Value::Null);
+            let shape = failure.shape.unwrap_or_else(Fields::none);
             Reply::signed(
                 &signer,
-                shape,
+                &shape,
                 failure.error.error_id(),
                 Some(message),
                 unique,
@@ -142,7 +158,7 @@ async fn handle(state: &AppState, op: &str, body: Body) -> Reply {
 }
 
 /// Finds the operation's family and runs it; unknown operations answer 20542.
-async fn route(core: &Core, caller: &OrgCaller, op: &str, body: &ReqBody) -> Result<(ErrorId, Value), Failure> {
+async fn route(core: &Core, caller: &OrgCaller, op: &str, body: &ReqBody) -> Result<(ErrorId, Fields), Failure> {
     if let Some(outcome) = auth::dispatch(core, caller, op, body).await {
         return outcome;
     }

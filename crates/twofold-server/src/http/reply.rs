@@ -3,11 +3,13 @@
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use twofold_core::Random;
 use twofold_proto::ErrorId;
-use twofold_proto::envelope::Alg;
-use twofold_proto::response::{ResponseBody, ResponseEnvelope, sign_response, unique_msg_id};
+use twofold_proto::envelope::{Alg, response_header_json, sign_compact};
+use twofold_proto::response::{payload_json, unique_msg_id};
+
+use super::ops::Fields;
 
 /// How to sign the answer to a verified (or at least key-identified) request.
 pub struct Signer {
@@ -41,54 +43,34 @@ pub fn new_unique_msg_id(random: &dyn Random) -> String {
     unique_msg_id(&bytes)
 }
 
-fn envelope(
-    fields: Value,
-    error: ErrorId,
-    message: Option<String>,
-    unique: &str,
-    client_data: Value,
-) -> ResponseEnvelope<Map<String, Value>> {
-    let fields = match fields {
-        Value::Object(map) => map,
-        _ => Map::new(),
-    };
-    ResponseEnvelope {
-        response_body: ResponseBody {
-            fields,
-            error_id: error.code(),
-            error_msg: Some(message.unwrap_or_else(|| error.message().to_string())),
-            unique_msg_id: unique.to_string(),
-            client_data,
-        },
-    }
-}
-
 impl Reply {
     /// An unsigned `{"responseBody":{...}}`, for callers whose key is unknown.
     pub fn plain(error: ErrorId, unique: String) -> Self {
-        let body = serde_json::to_string(&envelope(Value::Null, error, None, &unique, Value::Null))
-            .expect("a JSON map always serialises");
+        let payload = payload_json("", error.code(), error.message(), &unique, &Value::Null);
         Self {
             error_id: error,
             unique_msg_id: unique,
-            body,
+            body: String::from_utf8(payload).expect("serde_json writes UTF-8"),
             file: None,
             rate_limited: false,
         }
     }
 
-    /// A signed answer carrying `fields` (an object, or null for common fields only);
-    /// `message` overrides the catalog text (20579 names the token serial).
+    /// A signed answer carrying `fields` (the operation's, or [`Fields::none`] for the
+    /// common fields only); `message` overrides the catalog text (20579 names the token
+    /// serial).
     pub fn signed(
         signer: &Signer,
-        fields: Value,
+        fields: &Fields,
         error: ErrorId,
         message: Option<String>,
         unique: String,
         client_data: Value,
     ) -> Self {
-        let env = envelope(fields, error, message, &unique, client_data);
-        let body = sign_response(signer.alg, &signer.key, &signer.org_alias, &signer.token, &env);
+        let message = message.as_deref().unwrap_or_else(|| error.message());
+        let payload = payload_json(fields.as_str(), error.code(), message, &unique, &client_data);
+        let header = response_header_json(signer.alg, &signer.org_alias, &signer.token);
+        let body = sign_compact(signer.alg, &signer.key, &header, &payload);
         Self {
             error_id: error,
             unique_msg_id: unique,

@@ -12,7 +12,7 @@ use twofold_proto::ops::tokens::{
 };
 use twofold_proto::{ErrorId, ReqBody};
 
-use super::ops::Failure;
+use super::ops::{Failure, Fields};
 use crate::admin_op;
 use crate::report::{Format, REPORT_TTL_MS, report_path};
 
@@ -22,7 +22,7 @@ pub async fn dispatch(
     caller: &OrgCaller,
     op: &str,
     body: &ReqBody,
-) -> Option<Result<(ErrorId, Value), Failure>> {
+) -> Option<Result<(ErrorId, Fields), Failure>> {
     Some(match op {
         CreateOrgTokens::NAME => admin_op!(core, caller, body, CreateOrgTokens, |admin, req| {
             let inputs: Vec<TokenInput> = req

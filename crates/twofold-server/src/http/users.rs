@@ -1,6 +1,5 @@
 //! User-management operations: wire request → core service → wire response.
 
-use serde_json::Value;
 use twofold_core::services::{NewUserInput, ProfileInput};
 use twofold_core::{Core, OrgCaller};
 use twofold_proto::ops::Operation;
@@ -12,7 +11,7 @@ use twofold_proto::ops::users::{
 use twofold_proto::response::Empty;
 use twofold_proto::{ErrorId, ReqBody};
 
-use super::ops::Failure;
+use super::ops::{Failure, Fields};
 use crate::admin_op;
 use crate::views::user_details;
 
@@ -22,7 +21,7 @@ pub async fn dispatch(
     caller: &OrgCaller,
     op: &str,
     body: &ReqBody,
-) -> Option<Result<(ErrorId, Value), Failure>> {
+) -> Option<Result<(ErrorId, Fields), Failure>> {
     Some(match op {
         AddUser::NAME => admin_op!(core, caller, body, AddUser, |admin, req| {
             let input = NewUserInput {
