@@ -472,11 +472,16 @@ pub struct AuditEvent {
     pub created_ms: i64,
 }
 
-/// What approving a session in `processing` changes: see [`AuthStore::approve_session`].
+/// What approving a session changes: see [`AuthStore::approve_session`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Approval<'a> {
     /// The session.
     pub session_id: &'a str,
+    /// The caller claimed the session (`challenge → processing`) before checking the code.
+    /// False when the check needed no outside call: the session is still in `challenge`
+    /// and the approval moves it only if it is still there, so the claim and the approval
+    /// are one write.
+    pub claimed: bool,
     /// Its user: failures reset, lastLogin set.
     pub user: UserId,
     /// The device used (its last use is set), if the session had one.
@@ -490,6 +495,43 @@ pub struct Approval<'a> {
     /// The success's audit record, appended with the approval. Its failure is logged and
     /// never undoes the approval (an audit failure never changes an answer).
     pub audit: Option<&'a AuditEvent>,
+}
+
+/// The default approval's steps once the session is in `processing`, one write each.
+async fn approve_claimed<S: AuthStore + ?Sized>(
+    store: &S,
+    approval: &Approval<'_>,
+) -> Result<ApprovalOutcome, StoreError> {
+    if let Some((device, expected, new)) = approval.counter
+        && !store.swap_counter(device, expected, new).await?
+    {
+        return Ok(ApprovalOutcome::CodeSpent);
+    }
+    store
+        .transition_session(approval.session_id, "processing", "approved")
+        .await?;
+    store
+        .record_success(approval.user, approval.device, approval.now_ms, true)
+        .await?;
+    if let Some(day) = approval.sms_day {
+        store.record_sms(approval.user, day, 0, 1).await?;
+    }
+    if let Some(event) = approval.audit {
+        store.append_audit_or_log(event).await;
+    }
+    Ok(ApprovalOutcome::Approved)
+}
+
+/// How an approval ended ([`AuthStore::approve_session`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApprovalOutcome {
+    /// Code spent, session approved, success recorded.
+    Approved,
+    /// The counter had moved: another request spent the code first. Nothing changed.
+    CodeSpent,
+    /// An unclaimed session was no longer in `challenge` (a concurrent request claimed,
+    /// approved or cancelled it). Nothing changed.
+    SessionMoved,
 }
 
 /// Authentication sessions, lockout state, code sends and the audit trail.
@@ -523,9 +565,11 @@ pub trait AuthStore: UserStore + DeviceStore + TokenStore + Send + Sync {
     ) -> Result<bool, StoreError>;
     /// Moves a session from `from` to `to`; false if it was not in `from`.
     async fn transition_session(&self, id: &str, from: &str, to: &str) -> Result<bool, StoreError>;
-    /// A wrong code on a `processing` session: back to `challenge` with one more attempt,
-    /// or `failed` at `max_attempts`.
-    async fn fail_session_attempt(&self, id: &str, max_attempts: u32) -> Result<AttemptOutcome, StoreError>;
+    /// A wrong code on a session in state `from` (`processing` when the caller claimed it,
+    /// `challenge` when it did not): `challenge` with one more attempt, or `failed` at
+    /// `max_attempts`. [`AttemptOutcome::Gone`] when the session was no longer in `from`.
+    async fn fail_session_attempt(&self, id: &str, max_attempts: u32, from: &str)
+    -> Result<AttemptOutcome, StoreError>;
     /// Records the counter a resync matched and returns the session to `challenge`.
     async fn set_session_resync(&self, id: &str, counter: i64) -> Result<bool, StoreError>;
     /// The user's guards.
@@ -541,30 +585,30 @@ pub trait AuthStore: UserStore + DeviceStore + TokenStore + Send + Sync {
         Ok(Some((user, guard)))
     }
     /// Approves a session whose code was verified: spends the code (the counter moves
-    /// only if it still holds the expected value), moves the session from `processing` to
-    /// `approved`, records the success, counts a phone code and appends the audit record.
-    /// False, with nothing changed, when the counter had moved (another request spent the
-    /// code first).
+    /// only if it still holds the expected value), moves the session to `approved` (from
+    /// `processing`, or from `challenge` when [`Approval::claimed`] is false and it is still
+    /// there), records the success, counts a phone code and appends the audit record.
+    /// Nothing changes when the code or the session was taken first ([`ApprovalOutcome`]).
     ///
-    /// The default makes these writes one after the other; an engine that can make them
-    /// in one transaction overrides it (on SQLite that is one write instead of up to four).
-    async fn approve_session(&self, approval: &Approval<'_>) -> Result<bool, StoreError> {
-        if let Some((device, expected, new)) = approval.counter
-            && !self.swap_counter(device, expected, new).await?
-        {
-            return Ok(false);
+    /// The default makes these writes one after the other (claiming an unclaimed session
+    /// first, and giving it back when the code was spent); an engine that can make them in
+    /// one transaction overrides it (on SQLite that is one write instead of up to five).
+    async fn approve_session(&self, approval: &Approval<'_>) -> Result<ApprovalOutcome, StoreError> {
+        let id = approval.session_id;
+        if approval.claimed {
+            return approve_claimed(self, approval).await;
         }
-        self.transition_session(approval.session_id, "processing", "approved")
-            .await?;
-        self.record_success(approval.user, approval.device, approval.now_ms, true)
-            .await?;
-        if let Some(day) = approval.sms_day {
-            self.record_sms(approval.user, day, 0, 1).await?;
+        if !self.transition_session(id, "challenge", "processing").await? {
+            return Ok(ApprovalOutcome::SessionMoved);
         }
-        if let Some(event) = approval.audit {
-            self.append_audit_or_log(event).await;
+        let outcome = approve_claimed(self, approval).await;
+        if !matches!(outcome, Ok(ApprovalOutcome::Approved)) {
+            // Give back the session claimed just above: the code was spent elsewhere or a
+            // write failed. A session that got approved before the failure stays approved
+            // (this finds it no longer in `processing`).
+            self.transition_session(id, "processing", "challenge").await?;
         }
-        Ok(true)
+        outcome
     }
     /// Counts a failed factor attempt; at `threshold` consecutive failures the user is
     /// locked until `lock_until_ms` (and the count restarts). True when this locked.

@@ -167,7 +167,7 @@ forward_impl!(AuthStore {
     auth_session(id: &str) -> Option<AuthSession>;
     set_challenge(id: &str, device: Option<DeviceId>, code_hash: Option<Vec<u8>>, challenge_expires_ms: Option<i64>) -> bool;
     transition_session(id: &str, from: &str, to: &str) -> bool;
-    fail_session_attempt(id: &str, max_attempts: u32) -> AttemptOutcome;
+    fail_session_attempt(id: &str, max_attempts: u32, from: &str) -> AttemptOutcome;
     set_session_resync(id: &str, counter: i64) -> bool;
     auth_guard(user: UserId) -> AuthGuard;
     record_failure(user: UserId, threshold: u32, lock_until_ms: i64) -> bool;

@@ -21,7 +21,7 @@ use crate::error::DomainError;
 use crate::ids::Username;
 use crate::model::{Org, Service, User, UserStatus};
 use crate::services::DeviceView;
-use crate::store::{Approval, AttemptOutcome, AuditEvent, AuthSession};
+use crate::store::{Approval, ApprovalOutcome, AttemptOutcome, AuditEvent, AuthSession};
 
 /// What a started authentication asks of the caller next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -682,23 +682,18 @@ impl Core {
         if session.challenge_expires_ms.is_some_and(|exp| exp <= self.now()) {
             return Err(DomainError::CodeExpired);
         }
-        // Claim the session: of concurrent calls exactly one proceeds.
-        if !self
-            .store
-            .transition_session(session_id, "challenge", "processing")
-            .await?
-        {
-            let now = self
+        // A check that calls out (a YubiKey validation server) or resyncs a token claims
+        // the session first, so of concurrent calls exactly one proceeds. A local check
+        // claims nothing: its approval takes the session only if it is still in
+        // `challenge`, in the same write that spends the code.
+        let claimed = resync || device.as_ref().is_some_and(|d| d.kind == DeviceType::YubiKey);
+        if claimed
+            && !self
                 .store
-                .auth_session(session_id)
+                .transition_session(session_id, "challenge", "processing")
                 .await?
-                .map(|s| s.state)
-                .unwrap_or_default();
-            return Err(match now.as_str() {
-                "cancelled" => DomainError::Cancelled,
-                "approved" | "failed" => DomainError::SessionUsed,
-                _ => DomainError::SessionInProcess,
-            });
+        {
+            return Err(self.lost_race(session_id).await?);
         }
         let mut verdict = self.check_code(org, &session, device.as_ref(), otp, resync).await;
         if let Ok(CodeVerdict::Approve { counter }) = verdict {
@@ -718,6 +713,7 @@ impl Core {
             );
             let approval = Approval {
                 session_id,
+                claimed,
                 user: user.id,
                 device: device.as_ref().map(|d| d.id),
                 counter,
@@ -728,8 +724,10 @@ impl Core {
             // One write spends the code and approves; when another request spent the code
             // between our read and this write, nothing changed and the code counts as spent.
             match self.store.approve_session(&approval).await {
-                Ok(true) => {}
-                Ok(false) => verdict = Err(DomainError::CodeSpent),
+                Ok(ApprovalOutcome::Approved) => {}
+                Ok(ApprovalOutcome::CodeSpent) => verdict = Err(DomainError::CodeSpent),
+                // Another request took the session between our read and this write.
+                Ok(ApprovalOutcome::SessionMoved) => return Err(self.lost_race(session_id).await?),
                 // The session is given back below. Where the engine approves in one
                 // transaction (SQLite) nothing was spent; with the default's separate
                 // writes the code may be spent already, and the give-back of a session
@@ -748,9 +746,10 @@ impl Core {
                 self.store
                     .record_failure(user.id, org.settings.lockout_threshold, lock_until)
                     .await?;
+                let from = if claimed { "processing" } else { "challenge" };
                 match self
                     .store
-                    .fail_session_attempt(session_id, org.settings.attempts_per_session)
+                    .fail_session_attempt(session_id, org.settings.attempts_per_session, from)
                     .await?
                 {
                     AttemptOutcome::Exhausted => Err(DomainError::RetriesExceeded),
@@ -759,12 +758,25 @@ impl Core {
             }
             Err(other) => {
                 // Not the user's fault (store, validation service): give the session back.
-                self.store
-                    .transition_session(session_id, "processing", "challenge")
-                    .await?;
+                if claimed {
+                    self.store
+                        .transition_session(session_id, "processing", "challenge")
+                        .await?;
+                }
                 Err(other)
             }
         }
+    }
+
+    /// The answer for a request that found its session in `challenge` and lost it to a
+    /// concurrent one: 20561 when that one cancelled it, otherwise 20543 (the session is
+    /// or was being processed by the winner; spec: the loser of the race gets 20543).
+    async fn lost_race(&self, session_id: &str) -> Result<DomainError, DomainError> {
+        let now = self.store.auth_session(session_id).await?.map(|s| s.state);
+        Ok(match now.as_deref() {
+            Some("cancelled") => DomainError::Cancelled,
+            _ => DomainError::SessionInProcess,
+        })
     }
 
     /// Verifies `otp` for the session. The counter move that spends an OATH or YubiKey

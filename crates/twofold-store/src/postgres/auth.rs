@@ -105,14 +105,20 @@ impl AuthStore for PostgresStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn fail_session_attempt(&self, id: &str, max_attempts: u32) -> Result<AttemptOutcome, StoreError> {
+    async fn fail_session_attempt(
+        &self,
+        id: &str,
+        max_attempts: u32,
+        from: &str,
+    ) -> Result<AttemptOutcome, StoreError> {
         let attempts: Option<i64> = sqlx::query_scalar(
             "UPDATE auth_sessions SET attempts = attempts + 1, \
              state = CASE WHEN attempts + 1 >= $2 THEN 'failed' ELSE 'challenge' END \
-             WHERE id = $1 AND state = 'processing' RETURNING attempts",
+             WHERE id = $1 AND state = $3 RETURNING attempts",
         )
         .bind(id)
         .bind(i64::from(max_attempts))
+        .bind(from)
         .fetch_optional(self.pool())
         .await
         .map_err(store_err)?;

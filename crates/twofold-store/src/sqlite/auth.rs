@@ -8,7 +8,7 @@ use twofold_core::StoreError;
 use twofold_core::device::DeviceId;
 use twofold_core::ids::{OrgId, UserId};
 use twofold_core::model::User;
-use twofold_core::store::{Approval, AttemptOutcome, AuditEvent, AuthGuard, AuthSession, AuthStore};
+use twofold_core::store::{Approval, ApprovalOutcome, AttemptOutcome, AuditEvent, AuthGuard, AuthSession, AuthStore};
 
 use super::SqliteStore;
 use super::db::{Db, Sql};
@@ -97,15 +97,20 @@ impl AuthStore for SqliteStore {
         self.db().write(|c| transition(c, id, from, to)).await
     }
 
-    async fn fail_session_attempt(&self, id: &str, max_attempts: u32) -> Result<AttemptOutcome, StoreError> {
+    async fn fail_session_attempt(
+        &self,
+        id: &str,
+        max_attempts: u32,
+        from: &str,
+    ) -> Result<AttemptOutcome, StoreError> {
         let attempts: Option<i64> = self
             .db()
             .write(|c| {
                 c.one(
                     "UPDATE auth_sessions SET attempts = attempts + 1, \
                      state = CASE WHEN attempts + 1 >= ?2 THEN 'failed' ELSE 'challenge' END \
-                     WHERE id = ?1 AND state = 'processing' RETURNING attempts",
-                    params![id, i64::from(max_attempts)],
+                     WHERE id = ?1 AND state = ?3 RETURNING attempts",
+                    params![id, i64::from(max_attempts), from],
                     |r| Ok(r.get(0)?),
                 )
             })
@@ -180,17 +185,26 @@ impl AuthStore for SqliteStore {
             .await
     }
 
-    async fn approve_session(&self, a: &Approval<'_>) -> Result<bool, StoreError> {
+    async fn approve_session(&self, a: &Approval<'_>) -> Result<ApprovalOutcome, StoreError> {
         // One write: a failure of any statement undoes the write's savepoint, so the code
         // is never spent without the session being approved and the success recorded.
+        // Writes run one at a time, so the state read here holds until the update.
+        let from = if a.claimed { "processing" } else { "challenge" };
         self.db()
             .write(|c| {
+                let state: Option<String> =
+                    c.one("SELECT state FROM auth_sessions WHERE id = ?1", [a.session_id], |r| {
+                        Ok(r.get(0)?)
+                    })?;
+                if state.as_deref() != Some(from) {
+                    return Ok(ApprovalOutcome::SessionMoved);
+                }
                 if let Some((device, expected, new)) = a.counter
                     && !swap(c, device, expected, new)?
                 {
-                    return Ok(false);
+                    return Ok(ApprovalOutcome::CodeSpent);
                 }
-                transition(c, a.session_id, "processing", "approved")?;
+                transition(c, a.session_id, from, "approved")?;
                 success(c, a.user, a.device, a.now_ms, true)?;
                 if let Some(day) = a.sms_day {
                     count_sms(c, a.user, day, 0, 1)?;
@@ -198,7 +212,7 @@ impl AuthStore for SqliteStore {
                 if let Some(event) = a.audit {
                     append_audit_alone(c, event)?;
                 }
-                Ok(true)
+                Ok(ApprovalOutcome::Approved)
             })
             .await
     }

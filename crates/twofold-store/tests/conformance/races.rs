@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use twofold_core::Store;
 use twofold_core::device::DeviceId;
-use twofold_core::store::{Approval, AuditEvent, AuthSession, InsertUser, PairOutcome, PairingSession, SmsReservation};
+use twofold_core::store::{
+    Approval, ApprovalOutcome, AuditEvent, AuthSession, InsertUser, PairOutcome, PairingSession, SmsReservation,
+};
 
 use crate::conformance;
 use crate::fixtures::{T0, new_user, org, sms_device, totp_device, user};
@@ -17,6 +19,8 @@ conformance! {
     one_finisher_per_pairing_session => pairing_race;
     one_transition_per_session_state => session_race;
     one_approval_per_code => approval_race;
+    one_approval_per_code_unclaimed => unclaimed_approval_race;
+    one_approval_per_session => same_session_approval_race;
     quota_holds_under_concurrent_inserts => quota_race;
     send_limit_holds_under_concurrent_sends => send_race;
     sms_limit_holds_under_concurrent_sends => sms_race;
@@ -191,48 +195,82 @@ async fn position_race(store: Arc<dyn Store>) {
     assert_eq!(positions, (1..=8).collect::<Vec<_>>());
 }
 
-/// Twelve requests approve twelve sessions with the same code (the same counter move):
-/// one wins, and with it come the session's approval, the success and the phone count;
-/// the others change nothing.
+/// Twelve requests approve twelve claimed sessions with the same code (the same counter
+/// move): one wins, and with it come the session's approval, the success and the phone
+/// count; the others change nothing.
 async fn approval_race(store: Arc<dyn Store>) {
+    code_race(store, true).await;
+}
+
+/// The same with sessions still in `challenge` (a local code check claims nothing): the
+/// approval takes the session and spends the code in one step; the losers' sessions stay
+/// in `challenge`, free for another code.
+async fn unclaimed_approval_race(store: Arc<dyn Store>) {
+    code_race(store, false).await;
+}
+
+/// One approval of `session`, spending `counter` on device 51, with its audit record.
+async fn approve(
+    s: &dyn Store,
+    o: twofold_core::ids::OrgId,
+    u: twofold_core::ids::UserId,
+    session: &str,
+    claimed: bool,
+    counter: i64,
+) -> ApprovalOutcome {
+    let audit = AuditEvent {
+        org_id: o,
+        user_id: Some(u),
+        username: Some("u".into()),
+        device_id: Some(DeviceId(51)),
+        op: "authoffline".into(),
+        error_id: 200,
+        source_ip: None,
+        created_ms: T0 + 50,
+    };
+    s.approve_session(&Approval {
+        session_id: session,
+        claimed,
+        user: u,
+        device: Some(DeviceId(51)),
+        counter: Some((DeviceId(51), None, counter)),
+        sms_day: Some(7),
+        now_ms: T0 + 50,
+        audit: Some(&audit),
+    })
+    .await
+    .unwrap()
+}
+
+async fn code_race(store: Arc<dyn Store>, claimed: bool) {
     let o = org(store.as_ref(), "acme").await;
     let u = user(store.as_ref(), o, "u").await;
     store.pair_device(&totp_device(o, u, 51), 5, None).await.unwrap();
     store.record_failure(u, 10, T0).await.unwrap();
+    let start = if claimed { "processing" } else { "challenge" };
     for i in 0..RACERS {
         let id = format!("webs_approve{i}");
-        let session = auth_session(o, u, &id, "processing", Some(DeviceId(51)));
+        let session = auth_session(o, u, &id, start, Some(DeviceId(51)));
         store.create_auth_session(&session).await.unwrap();
     }
+    let outcomes = Arc::new(std::sync::Mutex::new(Vec::new()));
     let won = race(|i| {
         let s = store.clone();
+        let outcomes = outcomes.clone();
         async move {
-            let id = format!("webs_approve{i}");
-            let audit = AuditEvent {
-                org_id: o,
-                user_id: Some(u),
-                username: Some("u".into()),
-                device_id: Some(DeviceId(51)),
-                op: "authoffline".into(),
-                error_id: 200,
-                source_ip: None,
-                created_ms: T0 + 50,
-            };
-            s.approve_session(&Approval {
-                session_id: &id,
-                user: u,
-                device: Some(DeviceId(51)),
-                counter: Some((DeviceId(51), None, 1_000)),
-                sms_day: Some(7),
-                now_ms: T0 + 50,
-                audit: Some(&audit),
-            })
-            .await
-            .unwrap()
+            let outcome = approve(s.as_ref(), o, u, &format!("webs_approve{i}"), claimed, 1_000).await;
+            outcomes.lock().unwrap().push(outcome);
+            outcome == ApprovalOutcome::Approved
         }
     })
     .await;
     assert_eq!(won, 1);
+    let outcomes = outcomes.lock().unwrap().clone();
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == ApprovalOutcome::CodeSpent).count(),
+        RACERS - 1,
+        "{outcomes:?}"
+    );
     let mut states = Vec::new();
     for i in 0..RACERS {
         states.push(
@@ -245,7 +283,7 @@ async fn approval_race(store: Arc<dyn Store>) {
         );
     }
     assert_eq!(states.iter().filter(|s| *s == "approved").count(), 1, "{states:?}");
-    assert_eq!(states.iter().filter(|s| *s == "processing").count(), RACERS - 1);
+    assert_eq!(states.iter().filter(|s| *s == start).count(), RACERS - 1, "{states:?}");
     let device = store.devices_of(u).await.unwrap().remove(0);
     assert_eq!((device.counter, device.last_used_ms), (Some(1_000), Some(T0 + 50)));
     assert_eq!(store.user_by_id(u).await.unwrap().unwrap().last_login_ms, Some(T0 + 50));
@@ -255,6 +293,44 @@ async fn approval_race(store: Arc<dyn Store>) {
     let audit = store.recent_audit(u, 50).await.unwrap();
     assert_eq!(audit.len(), 1, "{audit:?}");
     assert_eq!((audit[0].op.as_str(), audit[0].error_id), ("authoffline", 200));
+}
+
+/// Twelve requests approve one unclaimed session, each with a code of its own (distinct
+/// counter moves): one takes the session; the others find it gone and spend nothing.
+async fn same_session_approval_race(store: Arc<dyn Store>) {
+    let o = org(store.as_ref(), "acme").await;
+    let u = user(store.as_ref(), o, "u").await;
+    store.pair_device(&totp_device(o, u, 51), 5, None).await.unwrap();
+    let session = auth_session(o, u, "webs_one", "challenge", Some(DeviceId(51)));
+    store.create_auth_session(&session).await.unwrap();
+    let outcomes = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let won = race(|i| {
+        let s = store.clone();
+        let outcomes = outcomes.clone();
+        async move {
+            let counter = 2_000 + i64::try_from(i).unwrap();
+            let outcome = approve(s.as_ref(), o, u, "webs_one", false, counter).await;
+            outcomes.lock().unwrap().push(outcome);
+            outcome == ApprovalOutcome::Approved
+        }
+    })
+    .await;
+    assert_eq!(won, 1);
+    let outcomes = outcomes.lock().unwrap().clone();
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == ApprovalOutcome::SessionMoved).count(),
+        RACERS - 1,
+        "{outcomes:?}"
+    );
+    assert_eq!(store.auth_session("webs_one").await.unwrap().unwrap().state, "approved");
+    // Exactly the winner's counter was written, and one success, one phone code, one record.
+    let counter = store.devices_of(u).await.unwrap().remove(0).counter.unwrap();
+    assert!(
+        (2_000..2_000 + i64::try_from(RACERS).unwrap()).contains(&counter),
+        "{counter}"
+    );
+    assert_eq!(store.sms_usage(u, 7).await.unwrap().claimed, 1);
+    assert_eq!(store.recent_audit(u, 50).await.unwrap().len(), 1);
 }
 
 /// An authentication session of `user` in `state`, with no code hash.
