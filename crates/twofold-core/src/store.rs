@@ -482,9 +482,19 @@ pub struct Approval<'a> {
     /// and the approval moves it only if it is still there, so the claim and the approval
     /// are one write.
     pub claimed: bool,
+    /// The session's `attempts` as the checks read it. With [`Approval::failures_read`] it
+    /// makes the approval refuse (nothing changed, [`ApprovalOutcome::SessionMoved`]) when
+    /// a wrong code was recorded since: of concurrent guesses on one session only the first
+    /// one written counts, so concurrency buys no guesses beyond the attempts allowed.
+    pub attempts_read: u32,
+    /// The user's consecutive failures as the checks read them (their guard); more
+    /// failures recorded meanwhile in any session of the user, or a lockout, refuse the
+    /// approval (a success elsewhere, which resets the count, does not).
+    pub failures_read: u32,
     /// Its user: failures reset, lastLogin set.
     pub user: UserId,
-    /// The device used (its last use is set), if the session had one.
+    /// The device used (its last use is set), if the session had one; the session must
+    /// still name it (a new startauthentication on the session may have moved it on).
     pub device: Option<DeviceId>,
     /// The device's code counter to move, `(device, expected, new)`: this spends the code.
     pub counter: Option<(DeviceId, Option<i64>, i64)>,
@@ -502,6 +512,17 @@ async fn approve_claimed<S: AuthStore + ?Sized>(
     store: &S,
     approval: &Approval<'_>,
 ) -> Result<ApprovalOutcome, StoreError> {
+    // In `processing`, no wrong code can be recorded on the session (that needs it in
+    // `challenge`), so what is read here holds for the writes below.
+    let session = store.auth_session(approval.session_id).await?;
+    let guard = store.auth_guard(approval.user).await?;
+    if !session.is_some_and(|s| {
+        s.state == "processing" && s.attempts == approval.attempts_read && s.device_id == approval.device
+    }) || guard.failed_attempts > approval.failures_read
+        || guard.locked_until_ms.is_some_and(|until| until > approval.now_ms)
+    {
+        return Ok(ApprovalOutcome::SessionMoved);
+    }
     if let Some((device, expected, new)) = approval.counter
         && !store.swap_counter(device, expected, new).await?
     {
@@ -598,15 +619,20 @@ pub trait AuthStore: UserStore + DeviceStore + TokenStore + Send + Sync {
         if approval.claimed {
             return approve_claimed(self, approval).await;
         }
+        // While this default holds the claim, a concurrent cancel answers 20543 (SQLite's
+        // one-write approval leaves no such window).
         if !self.transition_session(id, "challenge", "processing").await? {
             return Ok(ApprovalOutcome::SessionMoved);
         }
         let outcome = approve_claimed(self, approval).await;
         if !matches!(outcome, Ok(ApprovalOutcome::Approved)) {
-            // Give back the session claimed just above: the code was spent elsewhere or a
-            // write failed. A session that got approved before the failure stays approved
-            // (this finds it no longer in `processing`).
-            self.transition_session(id, "processing", "challenge").await?;
+            // Give back the session claimed just above: the code was spent elsewhere, a
+            // wrong code came first, or a write failed. A session that got approved before
+            // the failure stays approved (this finds it no longer in `processing`). A failed
+            // give-back leaves the session to expire; the outcome stays the first error.
+            if let Err(e) = self.transition_session(id, "processing", "challenge").await {
+                tracing::error!(error = %e, "giving an authentication session back failed");
+            }
         }
         outcome
     }

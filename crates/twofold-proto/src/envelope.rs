@@ -374,6 +374,10 @@ pub fn verify_compact_bytes(text: &str, key: &[u8]) -> Result<(Vec<u8>, Vec<u8>)
         return Err(EnvelopeError::NotCompactJws);
     };
     let header = decode_segment(h).ok_or(EnvelopeError::NotJson("header"))?;
+    // A derived struct would also accept a JSON array; a header is an object.
+    if !header.trim_ascii_start().starts_with(b"{") {
+        return Err(EnvelopeError::NotJson("header"));
+    }
     let alg = serde_json::from_slice::<AlgOnly<'_>>(&header)
         .map_err(|_| EnvelopeError::NotJson("header"))?
         .alg

@@ -3,9 +3,11 @@
 //!
 //! All state lives in `auth_sessions`, and every transition is a conditional write, so a
 //! session started on one node can finish on another and two requests can never both
-//! finish it: authoffline first claims the session (`challenge → processing`), and the
-//! code itself is spent by its own conditional write (a TOTP step or HOTP counter moved by
-//! `swap_counter`, a YubiKey counter that only rises).
+//! finish it. authoffline checks a local code (TOTP, HOTP, a sent code) against the session
+//! as read, then one conditional write spends the code (a TOTP step or HOTP counter that
+//! only moves forward) and approves the session only if it is still in `challenge`. A check
+//! that calls out (YubiKey validation server) or resyncs a token first claims the session
+//! (`challenge → processing`), so it runs once.
 
 use twofold_factors::yubikey::{self, YubiVerification};
 use twofold_factors::{Verification, constant_time_eq, hotp, totp};
@@ -714,6 +716,8 @@ impl Core {
             let approval = Approval {
                 session_id,
                 claimed,
+                attempts_read: session.attempts,
+                failures_read: guard.failed_attempts,
                 user: user.id,
                 device: device.as_ref().map(|d| d.id),
                 counter,
@@ -742,16 +746,21 @@ impl Core {
             }
             Ok(CodeVerdict::Approve { .. }) => Ok(OfflineOutcome::Approved(device.map(Box::new))),
             Err(e @ (DomainError::WrongCode | DomainError::CodeSpent)) => {
+                // The session's attempt first: when a concurrent call ended the session
+                // meanwhile, this request lost the race and records nothing.
+                let from = if claimed { "processing" } else { "challenge" };
+                let attempt = self
+                    .store
+                    .fail_session_attempt(session_id, org.settings.attempts_per_session, from)
+                    .await?;
+                if attempt == AttemptOutcome::Gone {
+                    return Err(self.lost_race(session_id).await?);
+                }
                 let lock_until = self.now() + i64::from(org.settings.lockout_secs) * 1000;
                 self.store
                     .record_failure(user.id, org.settings.lockout_threshold, lock_until)
                     .await?;
-                let from = if claimed { "processing" } else { "challenge" };
-                match self
-                    .store
-                    .fail_session_attempt(session_id, org.settings.attempts_per_session, from)
-                    .await?
-                {
+                match attempt {
                     AttemptOutcome::Exhausted => Err(DomainError::RetriesExceeded),
                     AttemptOutcome::Remaining | AttemptOutcome::Gone => Err(e),
                 }

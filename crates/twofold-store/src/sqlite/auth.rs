@@ -192,11 +192,31 @@ impl AuthStore for SqliteStore {
         let from = if a.claimed { "processing" } else { "challenge" };
         self.db()
             .write(|c| {
-                let state: Option<String> =
-                    c.one("SELECT state FROM auth_sessions WHERE id = ?1", [a.session_id], |r| {
-                        Ok(r.get(0)?)
-                    })?;
-                if state.as_deref() != Some(from) {
+                // The session as the checks saw it (state, attempts, device), no failure of
+                // the user since and no lockout: otherwise a concurrent call moved, failed or
+                // cancelled it first, and this approval changes nothing.
+                let current = c.one(
+                    "SELECT s.state, s.attempts, s.device_id, u.failed_attempts, u.locked_until_ms \
+                     FROM auth_sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?1",
+                    [a.session_id],
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, Option<i64>>(2)?,
+                            r.get::<_, i64>(3)?,
+                            r.get::<_, Option<i64>>(4)?,
+                        ))
+                    },
+                )?;
+                let unchanged = current.is_some_and(|(state, attempts, device, failures, locked_until)| {
+                    state == from
+                        && attempts == i64::from(a.attempts_read)
+                        && device == a.device.map(|d| d.0)
+                        && failures <= i64::from(a.failures_read)
+                        && locked_until.is_none_or(|until| until <= a.now_ms)
+                });
+                if !unchanged {
                     return Ok(ApprovalOutcome::SessionMoved);
                 }
                 if let Some((device, expected, new)) = a.counter

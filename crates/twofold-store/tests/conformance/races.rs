@@ -6,7 +6,8 @@ use std::sync::Arc;
 use twofold_core::Store;
 use twofold_core::device::DeviceId;
 use twofold_core::store::{
-    Approval, ApprovalOutcome, AuditEvent, AuthSession, InsertUser, PairOutcome, PairingSession, SmsReservation,
+    Approval, ApprovalOutcome, AttemptOutcome, AuditEvent, AuthSession, InsertUser, PairOutcome, PairingSession,
+    SmsReservation,
 };
 
 use crate::conformance;
@@ -21,6 +22,7 @@ conformance! {
     one_approval_per_code => approval_race;
     one_approval_per_code_unclaimed => unclaimed_approval_race;
     one_approval_per_session => same_session_approval_race;
+    no_approval_after_a_wrong_code => approval_after_failure;
     quota_holds_under_concurrent_inserts => quota_race;
     send_limit_holds_under_concurrent_sends => send_race;
     sms_limit_holds_under_concurrent_sends => sms_race;
@@ -217,6 +219,7 @@ async fn approve(
     session: &str,
     claimed: bool,
     counter: i64,
+    failures_read: u32,
 ) -> ApprovalOutcome {
     let audit = AuditEvent {
         org_id: o,
@@ -231,6 +234,8 @@ async fn approve(
     s.approve_session(&Approval {
         session_id: session,
         claimed,
+        attempts_read: 0,
+        failures_read,
         user: u,
         device: Some(DeviceId(51)),
         counter: Some((DeviceId(51), None, counter)),
@@ -258,7 +263,7 @@ async fn code_race(store: Arc<dyn Store>, claimed: bool) {
         let s = store.clone();
         let outcomes = outcomes.clone();
         async move {
-            let outcome = approve(s.as_ref(), o, u, &format!("webs_approve{i}"), claimed, 1_000).await;
+            let outcome = approve(s.as_ref(), o, u, &format!("webs_approve{i}"), claimed, 1_000, 1).await;
             outcomes.lock().unwrap().push(outcome);
             outcome == ApprovalOutcome::Approved
         }
@@ -309,7 +314,7 @@ async fn same_session_approval_race(store: Arc<dyn Store>) {
         let outcomes = outcomes.clone();
         async move {
             let counter = 2_000 + i64::try_from(i).unwrap();
-            let outcome = approve(s.as_ref(), o, u, "webs_one", false, counter).await;
+            let outcome = approve(s.as_ref(), o, u, "webs_one", false, counter, 0).await;
             outcomes.lock().unwrap().push(outcome);
             outcome == ApprovalOutcome::Approved
         }
@@ -331,6 +336,67 @@ async fn same_session_approval_race(store: Arc<dyn Store>) {
     );
     assert_eq!(store.sms_usage(u, 7).await.unwrap().claimed, 1);
     assert_eq!(store.recent_audit(u, 50).await.unwrap().len(), 1);
+}
+
+/// An approval whose checks read the session before a wrong code was recorded on it, or
+/// before the user failed elsewhere, or that finds the user locked, changes nothing; one
+/// that read the current counts goes through.
+async fn approval_after_failure(store: Arc<dyn Store>) {
+    let o = org(store.as_ref(), "acme").await;
+    let u = user(store.as_ref(), o, "u").await;
+    store.pair_device(&totp_device(o, u, 51), 5, None).await.unwrap();
+    for id in ["webs_s", "webs_t"] {
+        let session = auth_session(o, u, id, "challenge", Some(DeviceId(51)));
+        store.create_auth_session(&session).await.unwrap();
+    }
+    let approval = |session_id, attempts_read, failures_read, counter, now_ms| Approval {
+        session_id,
+        claimed: false,
+        attempts_read,
+        failures_read,
+        user: u,
+        device: Some(DeviceId(51)),
+        counter: Some((DeviceId(51), counter, 10)),
+        sms_day: None,
+        now_ms,
+        audit: None,
+    };
+    // A concurrent wrong code on the session: attempts 0 -> 1.
+    assert_eq!(
+        store.fail_session_attempt("webs_s", 3, "challenge").await.unwrap(),
+        AttemptOutcome::Remaining
+    );
+    let stale = approval("webs_s", 0, 0, None, T0 + 50);
+    assert_eq!(
+        store.approve_session(&stale).await.unwrap(),
+        ApprovalOutcome::SessionMoved
+    );
+    // A failure in another session of the user: failures 0 -> 1.
+    store.record_failure(u, 10, T0).await.unwrap();
+    let stale = approval("webs_s", 1, 0, None, T0 + 50);
+    assert_eq!(
+        store.approve_session(&stale).await.unwrap(),
+        ApprovalOutcome::SessionMoved
+    );
+    let untouched = store.devices_of(u).await.unwrap().remove(0);
+    assert_eq!((untouched.counter, untouched.last_used_ms), (None, None));
+    assert_eq!(store.auth_session("webs_s").await.unwrap().unwrap().state, "challenge");
+    // Locked out meanwhile (the count restarts at the lock).
+    store.record_failure(u, 2, T0 + 600_000).await.unwrap();
+    assert_eq!(store.auth_guard(u).await.unwrap().failed_attempts, 0);
+    let locked = approval("webs_s", 1, 0, None, T0 + 50);
+    assert_eq!(
+        store.approve_session(&locked).await.unwrap(),
+        ApprovalOutcome::SessionMoved
+    );
+    // After the lock, with the counts as read: approved.
+    let fresh = approval("webs_s", 1, 0, None, T0 + 700_000);
+    assert_eq!(store.approve_session(&fresh).await.unwrap(), ApprovalOutcome::Approved);
+    assert_eq!(store.auth_session("webs_s").await.unwrap().unwrap().state, "approved");
+    // A success elsewhere reset the count: a lower count than read does not refuse.
+    store.record_failure(u, 10, T0).await.unwrap();
+    let lower = approval("webs_t", 0, 3, None, T0 + 700_000);
+    assert_eq!(store.approve_session(&lower).await.unwrap(), ApprovalOutcome::CodeSpent);
 }
 
 /// An authentication session of `user` in `state`, with no code hash.

@@ -976,6 +976,45 @@ async fn e10608_last_device_unpaired_between_start_and_authoffline() {
 }
 
 #[tokio::test]
+async fn concurrent_wrong_codes_get_no_more_attempts_than_sequential_ones() {
+    let app = TestApp::start().await;
+    let amy = add_user(&app, "amy").await;
+    pair(&app, "amy", "SMS", PHONE).await;
+    let (session, otp) = start_sms(&app, "amy", PHONE).await;
+    // Ten wrong codes at once on a session allowing three attempts: three count (20513,
+    // 20513, 20514), the others lost the race (20543) or found the session closed (20545)
+    // and record nothing.
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let client = app.client.clone();
+        let body = json!({"spAlias": "web", "userName": "amy", "otp": wrong(&otp), "sessionId": session});
+        tasks.push(tokio::spawn(async move {
+            client.call_raw("authoffline", &body).await.unwrap()
+        }));
+    }
+    let mut codes = Vec::new();
+    for t in tasks {
+        let reply = t.await.unwrap();
+        match reply.error_id {
+            20513 => assert_error(&reply, ErrorId::IncorrectPassword),
+            20514 => assert_error(&reply, ErrorId::PasscodeRetriesExceeded),
+            20543 => assert_error(&reply, ErrorId::LoginInProcess),
+            _ => assert_error(&reply, ErrorId::SessionAlreadyUsed),
+        }
+        codes.push(reply.error_id);
+    }
+    codes.sort_unstable();
+    assert_eq!(&codes[..3], &[20513, 20513, 20514], "{codes:?}");
+    assert_eq!(app.store().auth_guard(amy).await.unwrap().failed_attempts, 3);
+    assert_eq!(
+        app.store().auth_session(&session).await.unwrap().unwrap().state,
+        "failed"
+    );
+    // The right code no longer opens it.
+    assert_error(&offline(&app, "amy", &otp, &session).await, ErrorId::SessionAlreadyUsed);
+}
+
+#[tokio::test]
 async fn e20513_then_20514_wrong_codes_until_attempts_per_session() {
     let app = TestApp::start().await;
     set(&app, "attempts_per_session", "4").await;
