@@ -25,7 +25,7 @@
 # Everything (servers, venv, databases) is stopped and deleted on exit; KEEP=1 keeps the dir.
 #
 # Settings (environment):
-#   USERS=10000 TWOFOLD_USERS=100000 DURATION=20 CONCURRENCY=16 KEEP=0
+#   USERS=10000 TWOFOLD_USERS=300000 DURATION=20 CONCURRENCY=16 KEEP=0
 #   PI_VERSION=3.14 GUNICORN_VERSION=27.0.1 PI_THREADS=4
 # USERS bounds the rate: a user signs in at most once per 30-s step, so a run can reach at most
 # USERS / min(DURATION, 30) authentications/s; twofold-bench says so when it hits that bound.
@@ -33,7 +33,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 USERS=${USERS:-10000}
-TWOFOLD_USERS=${TWOFOLD_USERS:-100000}
+TWOFOLD_USERS=${TWOFOLD_USERS:-300000}
 DURATION=${DURATION:-20}
 CONCURRENCY=${CONCURRENCY:-16}
 KEEP=${KEEP:-0}
