@@ -496,6 +496,10 @@ pub struct Approval<'a> {
     /// The device used (its last use is set), if the session had one; the session must
     /// still name it (a new startauthentication on the session may have moved it on).
     pub device: Option<DeviceId>,
+    /// The hash of the code sent for the session (SMS, voice, email) as the check read it;
+    /// the session must still hold it: a resend replaces the code, and a code checked
+    /// against the one it replaced must not approve.
+    pub code_hash_read: Option<&'a [u8]>,
     /// The device's code counter to move, `(device, expected, new)`: this spends the code.
     pub counter: Option<(DeviceId, Option<i64>, i64)>,
     /// A phone code was used: one more claimed send on this day.
@@ -517,7 +521,10 @@ async fn approve_claimed<S: AuthStore + ?Sized>(
     let session = store.auth_session(approval.session_id).await?;
     let guard = store.auth_guard(approval.user).await?;
     if !session.is_some_and(|s| {
-        s.state == "processing" && s.attempts == approval.attempts_read && s.device_id == approval.device
+        s.state == "processing"
+            && s.attempts == approval.attempts_read
+            && s.device_id == approval.device
+            && s.code_hash.as_deref() == approval.code_hash_read
     }) || guard.failed_attempts > approval.failures_read
         || guard.locked_until_ms.is_some_and(|until| until > approval.now_ms)
     {
@@ -541,6 +548,29 @@ async fn approve_claimed<S: AuthStore + ?Sized>(
         store.append_audit_or_log(event).await;
     }
     Ok(ApprovalOutcome::Approved)
+}
+
+/// What a failed factor attempt did ([`AuthStore::record_failure`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureOutcome {
+    /// One more consecutive failure, below the threshold.
+    Counted,
+    /// This failure reached the threshold: the user is locked from now on.
+    LockedNow,
+    /// The user was already locked (or no longer exists): nothing counted.
+    AlreadyLocked,
+}
+
+/// A [`FailureOutcome`] from the count an engine's conditional update returned: `None`
+/// when it updated no row (the user locked, or gone), 0 when the count restarted at a new
+/// lock.
+#[must_use]
+pub fn failure_outcome(count_after: Option<i64>) -> FailureOutcome {
+    match count_after {
+        None => FailureOutcome::AlreadyLocked,
+        Some(0) => FailureOutcome::LockedNow,
+        Some(_) => FailureOutcome::Counted,
+    }
 }
 
 /// How an approval ended ([`AuthStore::approve_session`]).
@@ -637,8 +667,16 @@ pub trait AuthStore: UserStore + DeviceStore + TokenStore + Send + Sync {
         outcome
     }
     /// Counts a failed factor attempt; at `threshold` consecutive failures the user is
-    /// locked until `lock_until_ms` (and the count restarts). True when this locked.
-    async fn record_failure(&self, user: UserId, threshold: u32, lock_until_ms: i64) -> Result<bool, StoreError>;
+    /// locked until `lock_until_ms` (and the count restarts). A user locked at `now_ms`
+    /// (or gone) is not counted: a guess that was in flight when the lock began is
+    /// answered as one arriving after it, in the same conditional write.
+    async fn record_failure(
+        &self,
+        user: UserId,
+        threshold: u32,
+        now_ms: i64,
+        lock_until_ms: i64,
+    ) -> Result<FailureOutcome, StoreError>;
     /// A success: resets the failure count, sets lastLogin and the device's last use.
     async fn record_success(
         &self,

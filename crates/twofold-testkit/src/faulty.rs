@@ -11,9 +11,10 @@ use twofold_core::ids::{ApiTokenId, OrgId, UserId};
 use twofold_core::model::{ActivationCode, ApiToken, Membership, Org, OrgSettings, Profile, Service, User, UserStatus};
 use twofold_core::push::{AppDevice, AppFacts, AppPairOutcome, CreatePush, Push, PushState};
 use twofold_core::store::{
-    AttemptOutcome, AuditEvent, AuthGuard, AuthSession, AuthStore, DeviceStore, HealthStore, InsertUser, JobRecord,
-    JobStore, NewActivationCode, NewDevice, NewOrg, NewUser, OrgStore, OutboxRecord, OutboxStore, PairOutcome,
-    PairingSession, PushStore, ReportRow, SmsReservation, SmsUsage, StockToken, TokenStore, UserStore, YubikeyRecord,
+    Approval, ApprovalOutcome, AttemptOutcome, AuditEvent, AuthGuard, AuthSession, AuthStore, DeviceStore,
+    FailureOutcome, HealthStore, InsertUser, JobRecord, JobStore, NewActivationCode, NewDevice, NewOrg, NewUser,
+    OrgStore, OutboxRecord, OutboxStore, PairOutcome, PairingSession, PushStore, ReportRow, SmsReservation, SmsUsage,
+    StockToken, TokenStore, UserStore, YubikeyRecord,
 };
 use twofold_core::{Store, StoreError};
 
@@ -162,15 +163,21 @@ forward_impl!(OutboxStore {
     sweep_messages(now_ms: i64, finished_before_ms: i64) -> (u64, u64);
 });
 
+// The engines' one-write overrides (approval, session with its audit record, user with
+// its guard) are forwarded too, so that every test drives what production runs; a fault
+// armed on one of them fails the whole call, as a failed write of it would.
 forward_impl!(AuthStore {
     create_auth_session(session: &AuthSession) -> ();
+    create_auth_session_audited(session: &AuthSession, audit: &AuditEvent) -> ();
+    user_and_guard(org: OrgId, username_fold: &str) -> Option<(User, AuthGuard)>;
+    approve_session(approval: &Approval<'_>) -> ApprovalOutcome;
     auth_session(id: &str) -> Option<AuthSession>;
     set_challenge(id: &str, device: Option<DeviceId>, code_hash: Option<Vec<u8>>, challenge_expires_ms: Option<i64>) -> bool;
     transition_session(id: &str, from: &str, to: &str) -> bool;
     fail_session_attempt(id: &str, max_attempts: u32, from: &str) -> AttemptOutcome;
     set_session_resync(id: &str, counter: i64) -> bool;
     auth_guard(user: UserId) -> AuthGuard;
-    record_failure(user: UserId, threshold: u32, lock_until_ms: i64) -> bool;
+    record_failure(user: UserId, threshold: u32, now_ms: i64, lock_until_ms: i64) -> FailureOutcome;
     record_success(user: UserId, device: Option<DeviceId>, now_ms: i64, reset_failures: bool) -> ();
     set_user_flags(user: UserId, admin_locked: Option<bool>, otp_blocked: Option<bool>) -> ();
     reserve_send(org: OrgId, target: &str, since_ms: i64, limit: u32, now_ms: i64) -> bool;

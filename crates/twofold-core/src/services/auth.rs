@@ -23,7 +23,7 @@ use crate::error::DomainError;
 use crate::ids::Username;
 use crate::model::{Org, Service, User, UserStatus};
 use crate::services::DeviceView;
-use crate::store::{Approval, ApprovalOutcome, AttemptOutcome, AuditEvent, AuthSession};
+use crate::store::{Approval, ApprovalOutcome, AttemptOutcome, AuditEvent, AuthSession, FailureOutcome};
 
 /// What a started authentication asks of the caller next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,6 +143,10 @@ fn factor_enabled(org: &Org, kind: DeviceType) -> bool {
         DeviceType::Android | DeviceType::IPhone | DeviceType::Desktop => true,
     }
 }
+
+/// How many times one authoffline writes its approval when concurrent wrong codes keep
+/// changing the counts it read ([`Core::recheck`]).
+const APPROVAL_TRIES: u32 = 3;
 
 impl Core {
     #[expect(clippy::too_many_arguments, reason = "one audit row's columns")]
@@ -713,13 +717,14 @@ impl Core {
                 ErrorId::Ok.code(),
                 req.source_ip.as_deref(),
             );
-            let approval = Approval {
+            let mut approval = Approval {
                 session_id,
                 claimed,
                 attempts_read: session.attempts,
                 failures_read: guard.failed_attempts,
                 user: user.id,
                 device: device.as_ref().map(|d| d.id),
+                code_hash_read: session.code_hash.as_deref(),
                 counter,
                 sms_day: phone.then(|| self.day()),
                 now_ms: self.now(),
@@ -727,16 +732,23 @@ impl Core {
             };
             // One write spends the code and approves; when another request spent the code
             // between our read and this write, nothing changed and the code counts as spent.
-            match self.store.approve_session(&approval).await {
-                Ok(ApprovalOutcome::Approved) => {}
-                Ok(ApprovalOutcome::CodeSpent) => verdict = Err(DomainError::CodeSpent),
-                // Another request took the session between our read and this write.
-                Ok(ApprovalOutcome::SessionMoved) => return Err(self.lost_race(session_id).await?),
-                // The session is given back below. Where the engine approves in one
-                // transaction (SQLite) nothing was spent; with the default's separate
-                // writes the code may be spent already, and the give-back of a session
-                // that got approved changes nothing.
-                Err(e) => verdict = Err(DomainError::from(e)),
+            let mut tries = 0;
+            loop {
+                match self.store.approve_session(&approval).await {
+                    Ok(ApprovalOutcome::Approved) => {}
+                    Ok(ApprovalOutcome::CodeSpent) => verdict = Err(DomainError::CodeSpent),
+                    Ok(ApprovalOutcome::SessionMoved) => {
+                        tries += 1;
+                        (approval.attempts_read, approval.failures_read) = self.recheck(&approval, tries).await?;
+                        continue;
+                    }
+                    // The session is given back below. Where the engine approves in one
+                    // transaction (SQLite) nothing was spent; with the default's separate
+                    // writes the code may be spent already, and the give-back of a session
+                    // that got approved changes nothing.
+                    Err(e) => verdict = Err(DomainError::from(e)),
+                }
+                break;
             }
         }
         match verdict {
@@ -757,9 +769,16 @@ impl Core {
                     return Err(self.lost_race(session_id).await?);
                 }
                 let lock_until = self.now() + i64::from(org.settings.lockout_secs) * 1000;
-                self.store
-                    .record_failure(user.id, org.settings.lockout_threshold, lock_until)
+                let failure = self
+                    .store
+                    .record_failure(user.id, org.settings.lockout_threshold, self.now(), lock_until)
                     .await?;
+                if failure == FailureOutcome::AlreadyLocked {
+                    // Locked meanwhile by concurrent guesses: answered as a request arriving
+                    // now is, and not counted, so a guess in flight when the lock began
+                    // neither counts nor answers differently from one after it.
+                    return Err(DomainError::LockedOut);
+                }
                 match attempt {
                     AttemptOutcome::Exhausted => Err(DomainError::RetriesExceeded),
                     AttemptOutcome::Remaining | AttemptOutcome::Gone => Err(e),
@@ -767,14 +786,58 @@ impl Core {
             }
             Err(other) => {
                 // Not the user's fault (store, validation service): give the session back.
-                if claimed {
-                    self.store
-                        .transition_session(session_id, "processing", "challenge")
-                        .await?;
-                }
+                self.give_back(session_id, claimed).await?;
                 Err(other)
             }
         }
+    }
+
+    /// A claimed session (`processing`) goes back to `challenge`, so that the next code
+    /// can be tried on it; an unclaimed one was never taken.
+    async fn give_back(&self, session_id: &str, claimed: bool) -> Result<(), DomainError> {
+        if claimed {
+            self.store
+                .transition_session(session_id, "processing", "challenge")
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// An approval of a verified code was refused: something its checks read changed
+    /// before its write. Reads the session and the user's guard again and answers what a
+    /// request arriving now would get, so that a guess in flight gains nothing and gives
+    /// nothing away:
+    /// - the session itself moved on (approved, failed, cancelled, re-challenged with a new
+    ///   code or device by another request): this request lost the race (20543 or 20561);
+    /// - the user is locked out meanwhile (concurrent wrong codes reached the threshold):
+    ///   20526, exactly as those wrong codes' in-flight companions answer;
+    /// - only the counts moved (a wrong code elsewhere, not yet a lockout): the counts to
+    ///   approve with, for one more try, as if this request had come after that code.
+    ///
+    /// A claimed session is given back whenever this ends the request.
+    async fn recheck(&self, a: &Approval<'_>, tries: u32) -> Result<(u32, u32), DomainError> {
+        let from = if a.claimed { "processing" } else { "challenge" };
+        let session = self
+            .store
+            .auth_session(a.session_id)
+            .await?
+            .filter(|s| s.state == from && s.device_id == a.device && s.code_hash.as_deref() == a.code_hash_read);
+        let guard = self.store.auth_guard(a.user).await?;
+        if let Err(locked) = self.factor_guard(&guard) {
+            self.give_back(a.session_id, a.claimed).await?;
+            return Err(locked);
+        }
+        let Some(session) = session else {
+            self.give_back(a.session_id, a.claimed).await?;
+            return Err(self.lost_race(a.session_id).await?);
+        };
+        if tries >= APPROVAL_TRIES {
+            // Wrong codes keep landing between the reads and the write: answered as a lost
+            // race rather than tried without end.
+            self.give_back(a.session_id, a.claimed).await?;
+            return Err(DomainError::SessionInProcess);
+        }
+        Ok((session.attempts, guard.failed_attempts))
     }
 
     /// The answer for a request that found its session in `challenge` and lost it to a

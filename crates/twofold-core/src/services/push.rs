@@ -208,7 +208,7 @@ impl Core {
         } else {
             let lock_until = self.now() + i64::from(org.settings.lockout_secs) * 1000;
             self.store
-                .record_failure(push.user_id, org.settings.lockout_threshold, lock_until)
+                .record_failure(push.user_id, org.settings.lockout_threshold, self.now(), lock_until)
                 .await?;
         }
         Ok(true)

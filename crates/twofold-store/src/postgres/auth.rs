@@ -7,7 +7,9 @@ use sqlx::postgres::PgRow;
 use twofold_core::StoreError;
 use twofold_core::device::DeviceId;
 use twofold_core::ids::{OrgId, UserId};
-use twofold_core::store::{AttemptOutcome, AuditEvent, AuthGuard, AuthSession, AuthStore};
+use twofold_core::store::{
+    AttemptOutcome, AuditEvent, AuthGuard, AuthSession, AuthStore, FailureOutcome, failure_outcome,
+};
 
 use super::{PostgresStore, get, store_err};
 
@@ -160,19 +162,26 @@ impl AuthStore for PostgresStore {
         })
     }
 
-    async fn record_failure(&self, user: UserId, threshold: u32, lock_until_ms: i64) -> Result<bool, StoreError> {
+    async fn record_failure(
+        &self,
+        user: UserId,
+        threshold: u32,
+        now_ms: i64,
+        lock_until_ms: i64,
+    ) -> Result<FailureOutcome, StoreError> {
         let failed: Option<i64> = sqlx::query_scalar(
             "UPDATE users SET failed_attempts = CASE WHEN failed_attempts + 1 >= $2 THEN 0 ELSE failed_attempts + 1 END, \
              locked_until_ms = CASE WHEN failed_attempts + 1 >= $2 THEN $3 ELSE locked_until_ms END \
-             WHERE id = $1 RETURNING failed_attempts",
+             WHERE id = $1 AND (locked_until_ms IS NULL OR locked_until_ms <= $4) RETURNING failed_attempts",
         )
         .bind(user.0)
         .bind(i64::from(threshold))
         .bind(lock_until_ms)
+        .bind(now_ms)
         .fetch_optional(self.pool())
         .await
         .map_err(store_err)?;
-        Ok(failed == Some(0))
+        Ok(failure_outcome(failed))
     }
 
     async fn record_success(

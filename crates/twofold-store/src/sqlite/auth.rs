@@ -8,7 +8,10 @@ use twofold_core::StoreError;
 use twofold_core::device::DeviceId;
 use twofold_core::ids::{OrgId, UserId};
 use twofold_core::model::User;
-use twofold_core::store::{Approval, ApprovalOutcome, AttemptOutcome, AuditEvent, AuthGuard, AuthSession, AuthStore};
+use twofold_core::store::{
+    Approval, ApprovalOutcome, AttemptOutcome, AuditEvent, AuthGuard, AuthSession, AuthStore, FailureOutcome,
+    failure_outcome,
+};
 
 use super::SqliteStore;
 use super::db::{Db, Sql};
@@ -157,20 +160,26 @@ impl AuthStore for SqliteStore {
         })
     }
 
-    async fn record_failure(&self, user: UserId, threshold: u32, lock_until_ms: i64) -> Result<bool, StoreError> {
+    async fn record_failure(
+        &self,
+        user: UserId,
+        threshold: u32,
+        now_ms: i64,
+        lock_until_ms: i64,
+    ) -> Result<FailureOutcome, StoreError> {
         let failed: Option<i64> = self
             .db()
             .write(|c| {
                 c.one(
                     "UPDATE users SET failed_attempts = CASE WHEN failed_attempts + 1 >= ?2 THEN 0 ELSE failed_attempts + 1 END, \
                      locked_until_ms = CASE WHEN failed_attempts + 1 >= ?2 THEN ?3 ELSE locked_until_ms END \
-                     WHERE id = ?1 RETURNING failed_attempts",
-                    params![user.0, i64::from(threshold), lock_until_ms],
+                     WHERE id = ?1 AND (locked_until_ms IS NULL OR locked_until_ms <= ?4) RETURNING failed_attempts",
+                    params![user.0, i64::from(threshold), lock_until_ms, now_ms],
                     |r| Ok(r.get(0)?),
                 )
             })
             .await?;
-        Ok(failed == Some(0))
+        Ok(failure_outcome(failed))
     }
 
     async fn record_success(
@@ -192,30 +201,25 @@ impl AuthStore for SqliteStore {
         let from = if a.claimed { "processing" } else { "challenge" };
         self.db()
             .write(|c| {
-                // The session as the checks saw it (state, attempts, device), no failure of
-                // the user since and no lockout: otherwise a concurrent call moved, failed or
-                // cancelled it first, and this approval changes nothing.
+                // The session as the checks saw it (state, attempts, device, code), no
+                // failure of the user since and no lockout: otherwise a concurrent call
+                // moved, failed, re-challenged or cancelled it first, and this approval
+                // changes nothing.
                 let current = c.one(
-                    "SELECT s.state, s.attempts, s.device_id, u.failed_attempts, u.locked_until_ms \
+                    "SELECT s.state, s.attempts, s.device_id, s.code_hash, u.failed_attempts, u.locked_until_ms \
                      FROM auth_sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?1",
                     [a.session_id],
                     |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, i64>(1)?,
-                            r.get::<_, Option<i64>>(2)?,
-                            r.get::<_, i64>(3)?,
-                            r.get::<_, Option<i64>>(4)?,
-                        ))
+                        let session_unchanged = r.get::<_, String>(0)? == from
+                            && r.get::<_, i64>(1)? == i64::from(a.attempts_read)
+                            && r.get::<_, Option<i64>>(2)? == a.device.map(|d| d.0)
+                            && r.get::<_, Option<Vec<u8>>>(3)?.as_deref() == a.code_hash_read;
+                        let user_unchanged = r.get::<_, i64>(4)? <= i64::from(a.failures_read)
+                            && r.get::<_, Option<i64>>(5)?.is_none_or(|until| until <= a.now_ms);
+                        Ok(session_unchanged && user_unchanged)
                     },
                 )?;
-                let unchanged = current.is_some_and(|(state, attempts, device, failures, locked_until)| {
-                    state == from
-                        && attempts == i64::from(a.attempts_read)
-                        && device == a.device.map(|d| d.0)
-                        && failures <= i64::from(a.failures_read)
-                        && locked_until.is_none_or(|until| until <= a.now_ms)
-                });
+                let unchanged = current == Some(true);
                 if !unchanged {
                     return Ok(ApprovalOutcome::SessionMoved);
                 }

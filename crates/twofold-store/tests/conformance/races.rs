@@ -238,6 +238,7 @@ async fn approve(
         failures_read,
         user: u,
         device: Some(DeviceId(51)),
+        code_hash_read: None,
         counter: Some((DeviceId(51), None, counter)),
         sms_day: Some(7),
         now_ms: T0 + 50,
@@ -251,7 +252,7 @@ async fn code_race(store: Arc<dyn Store>, claimed: bool) {
     let o = org(store.as_ref(), "acme").await;
     let u = user(store.as_ref(), o, "u").await;
     store.pair_device(&totp_device(o, u, 51), 5, None).await.unwrap();
-    store.record_failure(u, 10, T0).await.unwrap();
+    store.record_failure(u, 10, T0, T0).await.unwrap();
     let start = if claimed { "processing" } else { "challenge" };
     for i in 0..RACERS {
         let id = format!("webs_approve{i}");
@@ -345,7 +346,7 @@ async fn approval_after_failure(store: Arc<dyn Store>) {
     let o = org(store.as_ref(), "acme").await;
     let u = user(store.as_ref(), o, "u").await;
     store.pair_device(&totp_device(o, u, 51), 5, None).await.unwrap();
-    for id in ["webs_s", "webs_t"] {
+    for id in ["webs_s", "webs_t", "webs_r"] {
         let session = auth_session(o, u, id, "challenge", Some(DeviceId(51)));
         store.create_auth_session(&session).await.unwrap();
     }
@@ -356,6 +357,7 @@ async fn approval_after_failure(store: Arc<dyn Store>) {
         failures_read,
         user: u,
         device: Some(DeviceId(51)),
+        code_hash_read: None,
         counter: Some((DeviceId(51), counter, 10)),
         sms_day: None,
         now_ms,
@@ -372,7 +374,7 @@ async fn approval_after_failure(store: Arc<dyn Store>) {
         ApprovalOutcome::SessionMoved
     );
     // A failure in another session of the user: failures 0 -> 1.
-    store.record_failure(u, 10, T0).await.unwrap();
+    store.record_failure(u, 10, T0, T0).await.unwrap();
     let stale = approval("webs_s", 1, 0, None, T0 + 50);
     assert_eq!(
         store.approve_session(&stale).await.unwrap(),
@@ -382,7 +384,7 @@ async fn approval_after_failure(store: Arc<dyn Store>) {
     assert_eq!((untouched.counter, untouched.last_used_ms), (None, None));
     assert_eq!(store.auth_session("webs_s").await.unwrap().unwrap().state, "challenge");
     // Locked out meanwhile (the count restarts at the lock).
-    store.record_failure(u, 2, T0 + 600_000).await.unwrap();
+    store.record_failure(u, 2, T0, T0 + 600_000).await.unwrap();
     assert_eq!(store.auth_guard(u).await.unwrap().failed_attempts, 0);
     let locked = approval("webs_s", 1, 0, None, T0 + 50);
     assert_eq!(
@@ -394,9 +396,34 @@ async fn approval_after_failure(store: Arc<dyn Store>) {
     assert_eq!(store.approve_session(&fresh).await.unwrap(), ApprovalOutcome::Approved);
     assert_eq!(store.auth_session("webs_s").await.unwrap().unwrap().state, "approved");
     // A success elsewhere reset the count: a lower count than read does not refuse.
-    store.record_failure(u, 10, T0).await.unwrap();
+    store.record_failure(u, 10, T0, T0).await.unwrap();
     let lower = approval("webs_t", 0, 3, None, T0 + 700_000);
     assert_eq!(store.approve_session(&lower).await.unwrap(), ApprovalOutcome::CodeSpent);
+    // A resend replaced the session's code after the check read it: the code checked was
+    // the old one, so nothing changes; the current one goes through.
+    let new_hash = vec![7u8; 32];
+    assert!(
+        store
+            .set_challenge("webs_r", Some(DeviceId(51)), Some(new_hash.clone()), Some(T0 + 1))
+            .await
+            .unwrap()
+    );
+    let old_code = approval("webs_r", 0, 3, Some(10), T0 + 700_000);
+    assert_eq!(
+        store.approve_session(&old_code).await.unwrap(),
+        ApprovalOutcome::SessionMoved
+    );
+    assert_eq!(store.auth_session("webs_r").await.unwrap().unwrap().state, "challenge");
+    let current = Approval {
+        code_hash_read: Some(&new_hash),
+        counter: None,
+        ..old_code
+    };
+    assert_eq!(
+        store.approve_session(&current).await.unwrap(),
+        ApprovalOutcome::Approved
+    );
+    assert_eq!(store.auth_session("webs_r").await.unwrap().unwrap().state, "approved");
 }
 
 /// An authentication session of `user` in `state`, with no code hash.

@@ -6,7 +6,7 @@ use twofold_core::Store;
 use twofold_core::device::{DeviceId, DeviceType};
 use twofold_core::ids::ApiTokenId;
 use twofold_core::model::{ApiToken, Service, TokenScope, UserStatus};
-use twofold_core::store::{AuditEvent, InsertUser, JobRecord, NewOrg, PairOutcome};
+use twofold_core::store::{AuditEvent, FailureOutcome, InsertUser, JobRecord, NewOrg, PairOutcome};
 
 use crate::conformance;
 use crate::fixtures::{T0, new_user, org, sms_device, totp_device, user};
@@ -170,9 +170,31 @@ async fn pairing(store: Arc<dyn Store>) {
 async fn guards(store: Arc<dyn Store>) {
     let o = org(store.as_ref(), "acme").await;
     let u = user(store.as_ref(), o, "dave").await;
-    assert!(!store.record_failure(u, 3, T0 + 1).await.unwrap());
-    assert!(!store.record_failure(u, 3, T0 + 1).await.unwrap());
-    assert!(store.record_failure(u, 3, T0 + 1).await.unwrap());
+    assert_eq!(
+        store.record_failure(u, 3, T0, T0 + 1).await.unwrap(),
+        FailureOutcome::Counted
+    );
+    assert_eq!(
+        store.record_failure(u, 3, T0, T0 + 1).await.unwrap(),
+        FailureOutcome::Counted
+    );
+    assert_eq!(
+        store.record_failure(u, 3, T0, T0 + 1).await.unwrap(),
+        FailureOutcome::LockedNow
+    );
+    let g = store.auth_guard(u).await.unwrap();
+    assert_eq!((g.failed_attempts, g.locked_until_ms), (0, Some(T0 + 1)));
+    // While locked nothing counts; once the lock is over counting starts again.
+    assert_eq!(
+        store.record_failure(u, 3, T0, T0 + 1).await.unwrap(),
+        FailureOutcome::AlreadyLocked
+    );
+    assert_eq!(store.auth_guard(u).await.unwrap().failed_attempts, 0);
+    assert_eq!(
+        store.record_failure(u, 3, T0 + 1, T0 + 2).await.unwrap(),
+        FailureOutcome::Counted
+    );
+    store.record_success(u, None, T0 + 1, true).await.unwrap();
     let g = store.auth_guard(u).await.unwrap();
     assert_eq!((g.failed_attempts, g.locked_until_ms), (0, Some(T0 + 1)));
     store.set_user_flags(u, Some(true), None).await.unwrap();
@@ -184,7 +206,7 @@ async fn guards(store: Arc<dyn Store>) {
     store.record_success(u, None, T0 + 5, true).await.unwrap();
     assert_eq!(store.user_by_id(u).await.unwrap().unwrap().last_login_ms, Some(T0 + 5));
     // The user and its guards read together match the two reads one after the other.
-    store.record_failure(u, 3, T0 + 9).await.unwrap();
+    store.record_failure(u, 3, T0 + 5, T0 + 9).await.unwrap();
     let (found, g) = store.user_and_guard(o, "dave").await.unwrap().expect("dave");
     let alone = store.user_by_id(u).await.unwrap().unwrap();
     assert_eq!(

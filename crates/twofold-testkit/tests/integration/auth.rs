@@ -82,25 +82,25 @@ async fn sms_start_then_authoffline() {
 // Helpers
 // ---------------------------------------------------------------------------------------
 
-const PHONE: &str = "+13035550001";
+pub(crate) const PHONE: &str = "+13035550001";
 const PHONE_2: &str = "+13035550002";
 const EMAIL: &str = "amy@example.org";
 const DAY_MS: i64 = 86_400_000;
 /// RFC 4226 / RFC 6238 test secret.
 const SEED: &[u8] = b"12345678901234567890";
 
-async fn call(app: &TestApp, op: &str, body: Value) -> Reply<Value> {
+pub(crate) async fn call(app: &TestApp, op: &str, body: Value) -> Reply<Value> {
     app.client.call_raw(op, &body).await.unwrap()
 }
 
 /// Changes one organization setting (re-reading the organization first, so settings made
 /// earlier in the test are kept).
-async fn set(app: &TestApp, key: &str, value: &str) {
+pub(crate) async fn set(app: &TestApp, key: &str, value: &str) {
     let org = app.core.find_org("default").await.unwrap();
     app.core.set_org_setting(&org, key, value).await.unwrap();
 }
 
-async fn add_user(app: &TestApp, name: &str) -> UserId {
+pub(crate) async fn add_user(app: &TestApp, name: &str) -> UserId {
     let reply = app
         .client
         .add_user(&AddUser {
@@ -114,7 +114,7 @@ async fn add_user(app: &TestApp, name: &str) -> UserId {
 }
 
 /// Pairs a device with offlinepairing and answers its deviceId.
-async fn pair(app: &TestApp, name: &str, kind: &str, data: &str) -> i64 {
+pub(crate) async fn pair(app: &TestApp, name: &str, kind: &str, data: &str) -> i64 {
     let reply = call(
         app,
         "offlinepairing",
@@ -125,11 +125,11 @@ async fn pair(app: &TestApp, name: &str, kind: &str, data: &str) -> i64 {
     reply.body["deviceId"].as_i64().expect("deviceId")
 }
 
-async fn start(app: &TestApp, name: &str) -> Reply<Value> {
+pub(crate) async fn start(app: &TestApp, name: &str) -> Reply<Value> {
     call(app, "startauthentication", json!({"spAlias": "web", "userName": name})).await
 }
 
-async fn offline(app: &TestApp, name: &str, otp: &str, session: &str) -> Reply<Value> {
+pub(crate) async fn offline(app: &TestApp, name: &str, otp: &str, session: &str) -> Reply<Value> {
     call(
         app,
         "authoffline",
@@ -138,7 +138,7 @@ async fn offline(app: &TestApp, name: &str, otp: &str, session: &str) -> Reply<V
     .await
 }
 
-fn session_of(reply: &Reply<Value>) -> String {
+pub(crate) fn session_of(reply: &Reply<Value>) -> String {
     reply.body["sessionId"]
         .as_str()
         .unwrap_or_else(|| panic!("no sessionId in {:?}", reply.body))
@@ -153,7 +153,7 @@ fn wrong(code: &str) -> String {
 }
 
 /// Starts an SMS authentication and answers (session, code sent).
-async fn start_sms(app: &TestApp, name: &str, phone: &str) -> (String, String) {
+pub(crate) async fn start_sms(app: &TestApp, name: &str, phone: &str) -> (String, String) {
     let reply = start(app, name).await;
     assert_error(&reply, ErrorId::EnterSmsOtp);
     (
@@ -177,7 +177,7 @@ fn row(op: &str, error: u32) -> (String, u32) {
     (op.to_string(), error)
 }
 
-fn hotp(counter: u64) -> String {
+pub(crate) fn hotp(counter: u64) -> String {
     twofold_factors::hotp::generate(SEED, counter, twofold_factors::HotpParams::default())
 }
 
@@ -195,7 +195,7 @@ fn now_ms(app: &TestApp) -> i64 {
 }
 
 /// An OATH token stock with one HOTP token of the RFC 4226 seed, serial `HT-1`.
-async fn hotp_stock(app: &TestApp) {
+pub(crate) async fn hotp_stock(app: &TestApp) {
     let hex: String = SEED.iter().map(|b| format!("{b:02x}")).collect();
     let reply = call(
         app,
@@ -206,7 +206,7 @@ async fn hotp_stock(app: &TestApp) {
     assert_ok(&reply);
 }
 
-mod yubi {
+pub(crate) mod yubi {
     use twofold_core::services::YubikeyInput;
     use twofold_factors::yubikey::{OtpFields, encode_otp};
     use twofold_testkit::TestApp;
@@ -1559,13 +1559,13 @@ async fn e20534_no_device_the_organization_allows() {
 /// A store failure while approving spends nothing and approves nothing: the session is
 /// given back, and the same code then signs the user in on the same session.
 #[tokio::test]
-async fn a_failed_approval_gives_the_session_back() {
+async fn a_failed_approval_leaves_the_session_and_the_code_for_the_next_try() {
     let app = TestApp::start().await;
     add_user(&app, "app").await;
     pair(&app, "app", "AUTHENTICATOR_APP", &data_encoding::BASE32.encode(SEED)).await;
     let session = session_of(&start(&app, "app").await);
     let code = totp_at(now_ms(&app));
-    app.faults.fail("swap_counter", twofold_testkit::Fault::Unavailable);
+    app.faults.fail("approve_session", twofold_testkit::Fault::Unavailable);
     let failed = offline(&app, "app", &code, &session).await;
     assert_ne!(failed.error_id, 200);
     assert_ne!(failed.error_id, ErrorId::LoginInProcess.code());

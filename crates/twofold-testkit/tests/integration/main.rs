@@ -1,5 +1,6 @@
 //! End-to-end tests: a real server on loopback, driven over TCP by the client SDK.
 
+mod approval_races;
 mod auth;
 mod devices;
 mod envelope;

@@ -1,0 +1,178 @@
+//! authoffline approvals that race other requests of the same user (third round of
+//! adversarial testing): a guess in flight must gain nothing over a sequential one and
+//! give nothing away, and a refused approval leaves the session usable.
+//!
+//! Each test widens a window that concurrent requests have anyway with a fault delay: the
+//! delayed call comes after the code check's reads and before its approval's write.
+
+use std::time::Duration;
+
+use serde_json::json;
+use twofold_client::Reply;
+use twofold_proto::ErrorId;
+use twofold_testkit::{Fault, TestApp};
+
+use crate::auth::{PHONE, add_user, call, hotp, hotp_stock, offline, pair, session_of, set, start, start_sms, yubi};
+use crate::{assert_error, assert_ok};
+
+/// authoffline for `user` from a task of its own.
+fn spawn_offline(
+    app: &TestApp,
+    user: &str,
+    otp: &str,
+    session: &str,
+) -> tokio::task::JoinHandle<Reply<serde_json::Value>> {
+    let client = app.client.clone();
+    let body = json!({"spAlias": "web", "userName": user, "otp": otp, "sessionId": session});
+    tokio::spawn(async move { client.call_raw("authoffline", &body).await.unwrap() })
+}
+
+/// Seven wrong HOTP codes and the right one, each on a session of its own, all checked
+/// before the third wrong one locks the user (threshold 3). Sequentially the guesses after
+/// the third answer 20526; in flight they answer the same, the right one included, and
+/// nothing past the lock is counted. The right code stays unspent, but nobody learned it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn guesses_in_flight_at_the_lockout_answer_20526_the_right_one_too() {
+    let app = TestApp::start().await;
+    set(&app, "lockout_threshold", "3").await;
+    hotp_stock(&app).await;
+    let tia = add_user(&app, "tia").await;
+    pair(&app, "tia", "TOKEN", "HT-1").await;
+    let valid: Vec<String> = (0..40).map(hotp).collect();
+    let wrongs: Vec<String> = (0..100u32)
+        .map(|i| format!("{:06}", 111_111 + i * 97_531 % 1_000_000))
+        .filter(|c| !valid.contains(c))
+        .take(7)
+        .collect();
+    let mut sessions = Vec::new();
+    for _ in 0..8 {
+        sessions.push(session_of(&start(&app, "tia").await));
+    }
+    app.faults
+        .fail("session_push", Fault::Delay(Duration::from_millis(300)));
+    let tasks: Vec<_> = wrongs
+        .iter()
+        .zip(&sessions)
+        .map(|(code, session)| spawn_offline(&app, "tia", code, session))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let right = spawn_offline(&app, "tia", &hotp(0), &sessions[7]);
+    let mut wrong_answers = Vec::new();
+    for t in tasks {
+        wrong_answers.push(t.await.unwrap());
+    }
+    let right = right.await.unwrap();
+    app.faults.clear();
+    let counted = wrong_answers
+        .iter()
+        .filter(|r| r.error_id == ErrorId::IncorrectPassword.code())
+        .count();
+    assert_eq!(counted, 3, "only the guesses up to the lock are checked as wrong");
+    for r in wrong_answers
+        .iter()
+        .filter(|r| r.error_id != ErrorId::IncorrectPassword.code())
+    {
+        assert_error(r, ErrorId::AccountTemporarilyLocked);
+    }
+    assert_error(&right, ErrorId::AccountTemporarilyLocked);
+    let guard = app.store().auth_guard(tia).await.unwrap();
+    assert!(guard.locked_until_ms.is_some(), "{guard:?}");
+    assert_eq!(guard.failed_attempts, 0, "nothing is counted past the lock: {guard:?}");
+    let right_session = app.store().auth_session(&sessions[7]).await.unwrap().unwrap();
+    assert_eq!((right_session.state.as_str(), right_session.attempts), ("challenge", 0));
+}
+
+/// A YubiKey check claims its session; the user failing in another session meanwhile
+/// refuses the approval once, and the core approves again with the fresh counts (as if
+/// the request had come after that failure) instead of leaving the session in
+/// `processing`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_claimed_approval_refused_by_a_failure_elsewhere_is_tried_again() {
+    let app = TestApp::start().await;
+    yubi::import(&app).await;
+    let yan = add_user(&app, "yan").await;
+    assert_ok(&call(&app, "pairyubikey", json!({"username": "yan", "otp": yubi::otp(1, 0)})).await);
+    let s1 = session_of(&start(&app, "yan").await);
+    let s2 = session_of(&start(&app, "yan").await);
+    app.faults
+        .fail("raise_yubikey_counter", Fault::Delay(Duration::from_millis(400)));
+    let right = spawn_offline(&app, "yan", &yubi::otp(1, 1), &s1);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // An OTP of a key nobody imported: wrong, on the user's other session.
+    let stranger = twofold_factors::yubikey::encode_otp(
+        "cccccccccccb",
+        &[7u8; 16],
+        &twofold_factors::yubikey::OtpFields {
+            private_id: [1; 6],
+            use_counter: 1,
+            timestamp: 1,
+            session_counter: 0,
+            random: 1,
+        },
+    )
+    .unwrap();
+    assert_error(&offline(&app, "yan", &stranger, &s2).await, ErrorId::IncorrectPassword);
+    let right = right.await.unwrap();
+    app.faults.clear();
+    assert_ok(&right);
+    assert_eq!(app.store().auth_session(&s1).await.unwrap().unwrap().state, "approved");
+    assert_eq!(app.store().auth_guard(yan).await.unwrap().failed_attempts, 0);
+}
+
+/// A YubiKey approval refused because the user got locked meanwhile answers 20526 and
+/// gives the claimed session back: after the lock the next OTP signs in on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_claimed_approval_refused_by_a_lockout_gives_the_session_back() {
+    let app = TestApp::start().await;
+    set(&app, "lockout_threshold", "1").await;
+    set(&app, "lockout_secs", "60").await;
+    yubi::import(&app).await;
+    add_user(&app, "yan").await;
+    assert_ok(&call(&app, "pairyubikey", json!({"username": "yan", "otp": yubi::otp(1, 0)})).await);
+    let s1 = session_of(&start(&app, "yan").await);
+    let s2 = session_of(&start(&app, "yan").await);
+    app.faults
+        .fail("raise_yubikey_counter", Fault::Delay(Duration::from_millis(400)));
+    let right = spawn_offline(&app, "yan", &yubi::otp(1, 1), &s1);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_error(&offline(&app, "yan", "123456", &s2).await, ErrorId::IncorrectPassword);
+    let right = right.await.unwrap();
+    app.faults.clear();
+    assert_error(&right, ErrorId::AccountTemporarilyLocked);
+    assert_eq!(app.store().auth_session(&s1).await.unwrap().unwrap().state, "challenge");
+    app.clock.advance(61_000);
+    assert_ok(&offline(&app, "yan", &yubi::otp(1, 2), &s1).await);
+}
+
+/// A resend (startauthentication on the session) lands between an authoffline's check of
+/// the first SMS code and its approval: the superseded code does not sign in, and the
+/// new one does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_code_superseded_by_a_resend_during_its_check_does_not_sign_in() {
+    let app = TestApp::start().await;
+    add_user(&app, "amy").await;
+    pair(&app, "amy", "SMS", PHONE).await;
+    let (session, old) = start_sms(&app, "amy", PHONE).await;
+    app.faults
+        .fail("session_push", Fault::Delay(Duration::from_millis(300)));
+    let late = spawn_offline(&app, "amy", &old, &session);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let resend = call(
+        &app,
+        "startauthentication",
+        json!({"spAlias": "web", "userName": "amy", "sessionId": session}),
+    )
+    .await;
+    assert_eq!(resend.error_id, ErrorId::EnterSmsOtp.code(), "{:?}", resend.body);
+    let new = app.sender.last_otp_to(PHONE).unwrap();
+    let late = late.await.unwrap();
+    app.faults.clear();
+    assert_error(&late, ErrorId::LoginInProcess);
+    assert_eq!(
+        app.store().auth_session(&session).await.unwrap().unwrap().state,
+        "challenge"
+    );
+    if new != old {
+        assert_ok(&offline(&app, "amy", &new, &session).await);
+    }
+}
