@@ -50,17 +50,14 @@ for r in $PACED_RATES; do number_in PACED_RATES "$r" 1 100000; done
 
 echo "== building (release)"
 cargo build --release --quiet -p twofold-server -p twofold-bench
-SERVER=target/release/twofold
-BENCH=target/release/twofold-bench
+# Where cargo put them: CARGO_TARGET_DIR when set, else ./target.
+SERVER=${CARGO_TARGET_DIR:-target}/release/twofold
+BENCH=${CARGO_TARGET_DIR:-target}/release/twofold-bench
 
-WORK=$(mktemp -d /tmp/twofold-bench.XXXXXX)
-DATA=$WORK/data
-PORT=$("$BENCH" free-port)
-LISTEN=127.0.0.1:$PORT
-KEY=bench-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
-CLK_TCK=$(getconf CLK_TCK)
+WORK=""
 SERVER_PID=""
 PGDIR=""
+BOUNDED=()
 # The store option of every `twofold` command: empty for SQLite (the data dir's file).
 DB_ARGS=()
 
@@ -74,10 +71,18 @@ stop_server() {
 cleanup() {
     stop_server
     if [[ -n "$PGDIR" ]]; then scripts/pg-cluster stop "$PGDIR" || true; fi
+    if [[ -z "$WORK" ]]; then return; fi
     if [[ "$KEEP" == 1 ]]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+WORK=$(mktemp -d /tmp/twofold-bench.XXXXXX)
+DATA=$WORK/data
+PORT=$("$BENCH" free-port)
+LISTEN=127.0.0.1:$PORT
+KEY=bench-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
+CLK_TCK=$(getconf CLK_TCK)
 
 now_ns() { date +%s%N; }
 
@@ -195,11 +200,15 @@ run_scenario() { # label, then twofold-bench arguments
     echo "  server: CPU $cpu s ($(awk -v c="$cpu" -v s="$secs" 'BEGIN { printf "%.0f", 100 * c / s }') % of one core)," \
         "RSS $(mb "$(mem_kb VmRSS)") MB, peak (VmHWM) $(mb "$(mem_kb VmHWM)") MB;" \
         "other processes: $other CPU s"
-    # Server-side mean latency per operation over this run (from /metrics).
+    # Server-side mean latency per operation over this run (from /metrics); operations
+    # with fewer than 10 requests are the generator's preflight checks, not the load.
     awk 'NR == FNR { s[$1] = $2; n[$1] = $3; next }
          { ds = $2 - s[$1]; dn = $3 - n[$1]
-           if (dn > 0) printf "  server-side mean %-20s %8.2f ms over %d requests\n", $1, 1000 * ds / dn, dn }' \
+           if (dn >= 10) printf "  server-side mean %-20s %8.2f ms over %d requests\n", $1, 1000 * ds / dn, dn }' \
         <(echo "$before") <(echo "$after")
+    if [[ "$(field starved_s)" =~ ^[0-9.]+$ ]] && awk -v s="$(field starved_s)" 'BEGIN { exit !(s > 0) }'; then
+        BOUNDED+=("$label")
+    fi
     ROWS+=("$(printf '%-24s %9s %9s %10s %10s %8s %10s %10s %9s %8s' "$label" \
         "$(field req_per_s)" "$(field auth_per_s)" "$(field auth_p99_ms)" "$(field iter_p99_ms)" "$cpu" \
         "$(awk -v c="$cpu" -v n="$auths" 'BEGIN { if (n > 0) printf "%.3f", 1000 * c / n; else print "-" }')" \
@@ -226,3 +235,7 @@ printf '%-24s %9s %9s %10s %10s %8s %10s %10s %9s %8s\n' scenario "req/s" "auth/
 printf '%s\n' "${ROWS[@]}"
 echo "(p99 in ms; iter p99: per iteration, from the schedule when paced; CPU: the server's user+system seconds;"
 echo " other s: CPU seconds used by other processes on the machine during the run, i.e. noise)"
+if ((${#BOUNDED[@]} > 0)); then
+    echo "WARNING: bounded by USERS, not by the server: ${BOUNDED[*]} (each user signs in once per 30-s step," \
+        "so a run reaches at most USERS / min(DURATION, 30 s) authentications/s); raise USERS" >&2
+fi

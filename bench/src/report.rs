@@ -263,12 +263,16 @@ pub fn render(header: &Header, stats: &Stats) -> String {
         );
     }
     if stats.starved > Duration::ZERO {
+        // The run starts on a fresh step, so within it every user can sign in once per
+        // step: at most users / min(run, 30 s) authentications per second.
+        let window = header.elapsed.as_secs_f64().clamp(1e-9, 30.0);
         #[expect(clippy::cast_precision_loss, reason = "a printed bound")]
-        let bound = header.users as f64 / 30.0;
+        let bound = header.users as f64 / window;
         let _ = writeln!(
             out,
             "  NOTE: workers waited {:.1} worker-seconds for a new 30-s step (every user had signed in during \
-             the current one): the authentication rate is bounded by users/30 = {bound:.0}/s; seed more users",
+             the current one): the authentication rate is bounded by users / min(run, 30 s) = {bound:.0}/s, \
+             so it measures the users, not the server; seed more users",
             stats.starved.as_secs_f64()
         );
     }

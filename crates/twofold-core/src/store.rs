@@ -686,6 +686,8 @@ pub trait AuthStore: UserStore + DeviceStore + TokenStore + Send + Sync {
         reset_failures: bool,
     ) -> Result<(), StoreError>;
     /// Sets the administrator's lock and OTP block flags (None leaves one as it is).
+    /// Unlocking (`admin_locked` `Some(false)`) also ends an automatic lockout and resets
+    /// the failure count: an operator who unlocks a user means every lock.
     async fn set_user_flags(
         &self,
         user: UserId,

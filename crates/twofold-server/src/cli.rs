@@ -99,7 +99,7 @@ enum UserCommand {
         /// Username.
         user: String,
     },
-    /// Lift an administrator's lock.
+    /// Lift an administrator's lock (20524) and end an automatic lockout (20526).
     Unlock {
         /// Organization alias or name.
         #[arg(long)]
@@ -529,7 +529,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     println!("  properties: {}", props.display());
     println!("  admin URL:  {}", settings.idp_url());
     println!(
-        "  try:        cargo run -p twofold-cli -- --props {} getuserdetails --user alice",
+        "  try:        cargo run --release -p twofold-cli -- --props {} adduser --user alice --activate",
         props.display()
     );
     let reports_dir = settings.data_dir.join("reports");

@@ -217,7 +217,9 @@ impl AuthStore for PostgresStore {
         otp_blocked: Option<bool>,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE users SET admin_locked = COALESCE($2, admin_locked), otp_blocked = COALESCE($3, otp_blocked) WHERE id = $1",
+            "UPDATE users SET admin_locked = COALESCE($2, admin_locked), otp_blocked = COALESCE($3, otp_blocked), \
+             locked_until_ms = CASE WHEN $2 IS FALSE THEN NULL ELSE locked_until_ms END, \
+             failed_attempts = CASE WHEN $2 IS FALSE THEN 0 ELSE failed_attempts END WHERE id = $1",
         )
         .bind(user.0)
         .bind(admin_locked)

@@ -250,8 +250,9 @@ impl AuthStore for SqliteStore {
         self.db()
             .write(|c| {
                 c.run(
-                    "UPDATE users SET admin_locked = COALESCE(?2, admin_locked), otp_blocked = COALESCE(?3, otp_blocked) \
-                     WHERE id = ?1",
+                    "UPDATE users SET admin_locked = COALESCE(?2, admin_locked), otp_blocked = COALESCE(?3, otp_blocked), \
+                     locked_until_ms = CASE WHEN ?2 IS 0 THEN NULL ELSE locked_until_ms END, \
+                     failed_attempts = CASE WHEN ?2 IS 0 THEN 0 ELSE failed_attempts END WHERE id = ?1",
                     params![user.0, admin_locked, otp_blocked],
                 )?;
                 Ok(())

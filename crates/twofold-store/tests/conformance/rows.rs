@@ -197,6 +197,21 @@ async fn guards(store: Arc<dyn Store>) {
     store.record_success(u, None, T0 + 1, true).await.unwrap();
     let g = store.auth_guard(u).await.unwrap();
     assert_eq!((g.failed_attempts, g.locked_until_ms), (0, Some(T0 + 1)));
+    // Locking and OTP-blocking leave an automatic lockout as it is; unlocking ends it.
+    store.record_failure(u, 3, T0 + 1, T0 + 60).await.unwrap();
+    store.record_failure(u, 3, T0 + 1, T0 + 60).await.unwrap();
+    assert_eq!(
+        store.record_failure(u, 3, T0 + 1, T0 + 60).await.unwrap(),
+        FailureOutcome::LockedNow
+    );
+    store.record_failure(u, 1, T0 + 61, T0 + 90).await.unwrap();
+    store.record_failure(u, 9, T0 + 91, T0 + 90).await.unwrap();
+    store.set_user_flags(u, Some(true), Some(false)).await.unwrap();
+    let g = store.auth_guard(u).await.unwrap();
+    assert_eq!((g.failed_attempts, g.locked_until_ms), (1, Some(T0 + 90)));
+    store.set_user_flags(u, Some(false), None).await.unwrap();
+    let g = store.auth_guard(u).await.unwrap();
+    assert_eq!((g.admin_locked, g.failed_attempts, g.locked_until_ms), (false, 0, None));
     store.set_user_flags(u, Some(true), None).await.unwrap();
     let g = store.auth_guard(u).await.unwrap();
     assert!(g.admin_locked && !g.otp_blocked);

@@ -146,7 +146,7 @@ pub(crate) fn session_of(reply: &Reply<Value>) -> String {
 }
 
 /// A code of the same length that is certainly not `code`.
-fn wrong(code: &str) -> String {
+pub(crate) fn wrong(code: &str) -> String {
     code.chars()
         .map(|c| char::from_digit((c.to_digit(10).unwrap() + 1) % 10, 10).unwrap())
         .collect()

@@ -7,7 +7,7 @@ use twofold_proto::ErrorId;
 use twofold_proto::ops::users::AddUser;
 use twofold_testkit::{T0_MS, TestApp};
 
-use crate::auth::user_with_sms;
+use crate::auth::{offline, start_sms, user_with_sms, wrong};
 use crate::{assert_error, assert_ok};
 
 async fn org(app: &TestApp) -> twofold_core::model::Org {
@@ -326,4 +326,42 @@ async fn r10_cancelling_an_expired_session_is_20517_and_oath_resync_is_read_from
     let req =
         <twofold_proto::ops::auth::AuthenticateOffline as twofold_proto::ops::Operation>::from_body(&body).unwrap();
     assert!(req.oath_resync);
+}
+
+/// An operator's unlock (`twofold user unlock`) ends an automatic lockout too: before,
+/// it lifted only the administrator's lock, printed "unlocked", and the user stayed
+/// locked out (20526) for `lockout_secs`.
+#[tokio::test]
+async fn r11_unlock_ends_an_automatic_lockout() {
+    let app = TestApp::start().await;
+    user_with_sms(&app, "lou", "+13035550111").await;
+    let org = org(&app).await;
+    app.core.set_org_setting(&org, "lockout_threshold", "2").await.unwrap();
+    for _ in 0..2 {
+        let (session, code) = start_sms(&app, "lou", "+13035550111").await;
+        let reply = offline(&app, "lou", &wrong(&code), &session).await;
+        assert_error(&reply, ErrorId::IncorrectPassword);
+    }
+    let locked = app
+        .client
+        .call_raw("startauthentication", &json!({"spAlias": "web", "userName": "lou"}))
+        .await
+        .unwrap();
+    assert_error(&locked, ErrorId::AccountTemporarilyLocked);
+    app.core.set_user_guard(&org, "lou", Some(false), None).await.unwrap();
+    let open = app
+        .client
+        .call_raw("startauthentication", &json!({"spAlias": "web", "userName": "lou"}))
+        .await
+        .unwrap();
+    assert_eq!(open.error_id, ErrorId::EnterSmsOtp.code(), "{:?}", open.body);
+    let guard = app
+        .store()
+        .auth_guard(app.stored_user("lou").await.unwrap().id)
+        .await
+        .unwrap();
+    assert_eq!(
+        (guard.failed_attempts, guard.locked_until_ms, guard.admin_locked),
+        (0, None, false)
+    );
 }
