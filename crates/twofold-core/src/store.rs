@@ -623,6 +623,11 @@ pub trait AuthStore: UserStore + DeviceStore + TokenStore + Send + Sync {
     -> Result<AttemptOutcome, StoreError>;
     /// Records the counter a resync matched and returns the session to `challenge`.
     async fn set_session_resync(&self, id: &str, counter: i64) -> Result<bool, StoreError>;
+    /// Deletes up to `limit` sessions that expired before `expired_before_ms`, oldest
+    /// expiry first, with the pushes sent for them, in one write; returns how many sessions
+    /// it deleted. An expired session already answers as an unknown one, so deleting it
+    /// changes no answer; without this every sign-in would leave a row forever.
+    async fn sweep_sessions(&self, expired_before_ms: i64, limit: u32) -> Result<u64, StoreError>;
     /// The user's guards.
     async fn auth_guard(&self, user: UserId) -> Result<AuthGuard, StoreError>;
     /// A user by folded name and that user's guards: what every authentication request

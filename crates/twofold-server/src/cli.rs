@@ -535,6 +535,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let reports_dir = settings.data_dir.join("reports");
     let worker = twofold_server::report::spawn_worker(boot.core.clone(), reports_dir.clone());
     let sender = boot.outbox.spawn_worker();
+    let sweeper = twofold_server::sweep::spawn_sweeper(boot.core.clone(), twofold_server::sweep::SWEEP_EVERY);
     let state = AppState {
         core: boot.core,
         metrics: twofold_server::metrics::handle(),
@@ -544,6 +545,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     twofold_server::serve::serve(listener, router(state), shutdown_signal()).await;
     worker.abort();
     sender.abort();
+    sweeper.abort();
     println!("Twofold stopped");
     drop(lock);
     Ok(())

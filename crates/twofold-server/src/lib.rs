@@ -11,6 +11,7 @@ pub mod seed;
 pub mod serve;
 pub mod shared_signals;
 pub mod signals;
+pub mod sweep;
 mod views;
 
 pub use bootstrap::{Bootstrapped, open};

@@ -176,6 +176,7 @@ forward_impl!(AuthStore {
     transition_session(id: &str, from: &str, to: &str) -> bool;
     fail_session_attempt(id: &str, max_attempts: u32, from: &str) -> AttemptOutcome;
     set_session_resync(id: &str, counter: i64) -> bool;
+    sweep_sessions(expired_before_ms: i64, limit: u32) -> u64;
     auth_guard(user: UserId) -> AuthGuard;
     record_failure(user: UserId, threshold: u32, now_ms: i64, lock_until_ms: i64) -> FailureOutcome;
     record_success(user: UserId, device: Option<DeviceId>, now_ms: i64, reset_failures: bool) -> ();

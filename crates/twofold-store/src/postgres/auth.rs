@@ -143,6 +143,24 @@ impl AuthStore for PostgresStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn sweep_sessions(&self, expired_before_ms: i64, limit: u32) -> Result<u64, StoreError> {
+        // One statement: PostgreSQL runs every data-modifying part of a WITH to completion,
+        // so the pushes go with exactly the sessions deleted. Two nodes sweeping at once
+        // pick the same rows; the second finds them gone and deletes nothing.
+        let deleted: i64 = sqlx::query_scalar(
+            "WITH gone AS (DELETE FROM auth_sessions WHERE id IN \
+               (SELECT id FROM auth_sessions WHERE expires_ms < $1 ORDER BY expires_ms LIMIT $2) RETURNING id), \
+             pushes_gone AS (DELETE FROM pushes WHERE session_id IN (SELECT id FROM gone)) \
+             SELECT COUNT(*) FROM gone",
+        )
+        .bind(expired_before_ms)
+        .bind(i64::from(limit))
+        .fetch_one(self.pool())
+        .await
+        .map_err(store_err)?;
+        Ok(u64::try_from(deleted).unwrap_or(0))
+    }
+
     async fn auth_guard(&self, user: UserId) -> Result<AuthGuard, StoreError> {
         let row =
             sqlx::query("SELECT failed_attempts, locked_until_ms, admin_locked, otp_blocked FROM users WHERE id = $1")

@@ -138,6 +138,26 @@ impl AuthStore for SqliteStore {
         Ok(changed == 1)
     }
 
+    async fn sweep_sessions(&self, expired_before_ms: i64, limit: u32) -> Result<u64, StoreError> {
+        // Both statements pick the same sessions: they run in one write, and a session
+        // that has expired stays expired.
+        const PICK: &str = "SELECT id FROM auth_sessions WHERE expires_ms < ?1 ORDER BY expires_ms LIMIT ?2";
+        let deleted = self
+            .db()
+            .write(|c| {
+                c.run(
+                    &format!("DELETE FROM pushes WHERE session_id IN ({PICK})"),
+                    params![expired_before_ms, limit],
+                )?;
+                c.run(
+                    &format!("DELETE FROM auth_sessions WHERE id IN ({PICK})"),
+                    params![expired_before_ms, limit],
+                )
+            })
+            .await?;
+        Ok(u64::try_from(deleted).unwrap_or(u64::MAX))
+    }
+
     async fn auth_guard(&self, user: UserId) -> Result<AuthGuard, StoreError> {
         let guard = self.db().read(|c| {
             c.one(

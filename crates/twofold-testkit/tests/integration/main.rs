@@ -11,6 +11,7 @@ mod push;
 mod push_scale;
 mod regressions;
 mod reports;
+mod sweep;
 mod tokens;
 mod users;
 
