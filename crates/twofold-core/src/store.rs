@@ -488,13 +488,16 @@ pub struct Approval<'a> {
     /// one written counts, so concurrency buys no guesses beyond the attempts allowed.
     pub attempts_read: u32,
     /// The user's consecutive failures as the checks read them (their guard); more
-    /// failures recorded meanwhile in any session of the user, or a lockout, refuse the
-    /// approval (a success elsewhere, which resets the count, does not).
+    /// failures recorded meanwhile in any session of the user, a lockout, an
+    /// administrator's lock, an OTP block or a suspension refuse the approval (a success
+    /// elsewhere, which resets the count, does not): what stops a new request stops one
+    /// in flight.
     pub failures_read: u32,
     /// Its user: failures reset, lastLogin set.
     pub user: UserId,
     /// The device used (its last use is set), if the session had one; the session must
-    /// still name it (a new startauthentication on the session may have moved it on).
+    /// still name it (a new startauthentication on the session may have moved it on), and
+    /// the user must still have it (it may have been unpaired during the check).
     pub device: Option<DeviceId>,
     /// The hash of the code sent for the session (SMS, voice, email) as the check read it;
     /// the session must still hold it: a resend replaces the code, and a code checked
@@ -511,43 +514,41 @@ pub struct Approval<'a> {
     pub audit: Option<&'a AuditEvent>,
 }
 
-/// The default approval's steps once the session is in `processing`, one write each.
-async fn approve_claimed<S: AuthStore + ?Sized>(
-    store: &S,
-    approval: &Approval<'_>,
-) -> Result<ApprovalOutcome, StoreError> {
-    // In `processing`, no wrong code can be recorded on the session (that needs it in
-    // `challenge`), so what is read here holds for the writes below.
-    let session = store.auth_session(approval.session_id).await?;
-    let guard = store.auth_guard(approval.user).await?;
-    if !session.is_some_and(|s| {
-        s.state == "processing"
-            && s.attempts == approval.attempts_read
-            && s.device_id == approval.device
-            && s.code_hash.as_deref() == approval.code_hash_read
-    }) || guard.failed_attempts > approval.failures_read
-        || guard.locked_until_ms.is_some_and(|until| until > approval.now_ms)
-    {
-        return Ok(ApprovalOutcome::SessionMoved);
-    }
-    if let Some((device, expected, new)) = approval.counter
-        && !store.swap_counter(device, expected, new).await?
-    {
-        return Ok(ApprovalOutcome::CodeSpent);
-    }
-    store
-        .transition_session(approval.session_id, "processing", "approved")
-        .await?;
-    store
-        .record_success(approval.user, approval.device, approval.now_ms, true)
-        .await?;
-    if let Some(day) = approval.sms_day {
-        store.record_sms(approval.user, day, 0, 1).await?;
-    }
-    if let Some(event) = approval.audit {
-        store.append_audit_or_log(event).await;
-    }
-    Ok(ApprovalOutcome::Approved)
+/// A wrong code to record ([`AuthStore::record_wrong_code`]).
+#[derive(Debug, Clone, Copy)]
+pub struct WrongCode<'a> {
+    /// The session.
+    pub session_id: &'a str,
+    /// The state the session must still be in: `challenge`, or `processing` when the
+    /// caller claimed it.
+    pub from: &'a str,
+    /// The session's allowed attempts.
+    pub max_attempts: u32,
+    /// Its user.
+    pub user: UserId,
+    /// Consecutive failures that lock the user.
+    pub threshold: u32,
+    /// Now: a lock until a later time stops the write.
+    pub now_ms: i64,
+    /// The end of the lock this failure may start.
+    pub lock_until_ms: i64,
+}
+
+/// What recording a wrong code did ([`AuthStore::record_wrong_code`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WrongCodeOutcome {
+    /// Counted on the session and the user; `attempt` says whether the session has attempts
+    /// left, `failure` whether this failure locked the user.
+    Counted {
+        /// The session's attempts after this one.
+        attempt: AttemptOutcome,
+        /// The user's failure count after this one.
+        failure: FailureOutcome,
+    },
+    /// The user was locked: nothing recorded.
+    UserLocked,
+    /// The session had left `from`: nothing recorded.
+    SessionGone,
 }
 
 /// What a failed factor attempt did ([`AuthStore::record_failure`]).
@@ -616,11 +617,6 @@ pub trait AuthStore: UserStore + DeviceStore + TokenStore + Send + Sync {
     ) -> Result<bool, StoreError>;
     /// Moves a session from `from` to `to`; false if it was not in `from`.
     async fn transition_session(&self, id: &str, from: &str, to: &str) -> Result<bool, StoreError>;
-    /// A wrong code on a session in state `from` (`processing` when the caller claimed it,
-    /// `challenge` when it did not): `challenge` with one more attempt, or `failed` at
-    /// `max_attempts`. [`AttemptOutcome::Gone`] when the session was no longer in `from`.
-    async fn fail_session_attempt(&self, id: &str, max_attempts: u32, from: &str)
-    -> Result<AttemptOutcome, StoreError>;
     /// Records the counter a resync matched and returns the session to `challenge`.
     async fn set_session_resync(&self, id: &str, counter: i64) -> Result<bool, StoreError>;
     /// Deletes up to `limit` sessions that expired before `expired_before_ms`, oldest
@@ -640,37 +636,23 @@ pub trait AuthStore: UserStore + DeviceStore + TokenStore + Send + Sync {
         let guard = self.auth_guard(user.id).await?;
         Ok(Some((user, guard)))
     }
-    /// Approves a session whose code was verified: spends the code (the counter moves
-    /// only if it still holds the expected value), moves the session to `approved` (from
-    /// `processing`, or from `challenge` when [`Approval::claimed`] is false and it is still
-    /// there), records the success, counts a phone code and appends the audit record.
-    /// Nothing changes when the code or the session was taken first ([`ApprovalOutcome`]).
-    ///
-    /// The default makes these writes one after the other (claiming an unclaimed session
-    /// first, and giving it back when the code was spent); an engine that can make them in
-    /// one transaction overrides it (on SQLite that is one write instead of up to five).
-    async fn approve_session(&self, approval: &Approval<'_>) -> Result<ApprovalOutcome, StoreError> {
-        let id = approval.session_id;
-        if approval.claimed {
-            return approve_claimed(self, approval).await;
-        }
-        // While this default holds the claim, a concurrent cancel answers 20543 (SQLite's
-        // one-write approval leaves no such window).
-        if !self.transition_session(id, "challenge", "processing").await? {
-            return Ok(ApprovalOutcome::SessionMoved);
-        }
-        let outcome = approve_claimed(self, approval).await;
-        if !matches!(outcome, Ok(ApprovalOutcome::Approved)) {
-            // Give back the session claimed just above: the code was spent elsewhere, a
-            // wrong code came first, or a write failed. A session that got approved before
-            // the failure stays approved (this finds it no longer in `processing`). A failed
-            // give-back leaves the session to expire; the outcome stays the first error.
-            if let Err(e) = self.transition_session(id, "processing", "challenge").await {
-                tracing::error!(error = %e, "giving an authentication session back failed");
-            }
-        }
-        outcome
-    }
+    /// Approves a session whose code was verified, in one transaction: spends the code
+    /// (the counter moves only if it still holds the expected value), moves the session to
+    /// `approved` (from `processing`, or from `challenge` when [`Approval::claimed`] is
+    /// false), records the success, counts a phone code and appends the audit record.
+    /// Nothing changes, and no other request ever sees a step of it, when anything the
+    /// check read has changed since ([`ApprovalOutcome::SessionMoved`]) or the code was
+    /// spent first ([`ApprovalOutcome::CodeSpent`]). Every engine makes it one write: a
+    /// claim visible to other requests, or a gap between its steps, would let concurrent
+    /// guesses learn or gain what sequential ones cannot.
+    async fn approve_session(&self, approval: &Approval<'_>) -> Result<ApprovalOutcome, StoreError>;
+    /// A wrong code on a session, in one transaction: nothing at all when the user is
+    /// locked at `now_ms` ([`WrongCodeOutcome::UserLocked`]) or the session is no longer in
+    /// `from` ([`WrongCodeOutcome::SessionGone`]); otherwise one more attempt on the session
+    /// (`failed` at `max_attempts`) and one more consecutive failure of the user (locked
+    /// until `lock_until_ms` at `threshold`). One write, so an approval racing it sees
+    /// both or neither.
+    async fn record_wrong_code(&self, wrong: &WrongCode<'_>) -> Result<WrongCodeOutcome, StoreError>;
     /// Counts a failed factor attempt; at `threshold` consecutive failures the user is
     /// locked until `lock_until_ms` (and the count restarts). A user locked at `now_ms`
     /// (or gone) is not counted: a guess that was in flight when the lock began is

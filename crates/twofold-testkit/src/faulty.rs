@@ -14,7 +14,7 @@ use twofold_core::store::{
     Approval, ApprovalOutcome, AttemptOutcome, AuditEvent, AuthGuard, AuthSession, AuthStore, DeviceStore,
     FailureOutcome, HealthStore, InsertUser, JobRecord, JobStore, NewActivationCode, NewDevice, NewOrg, NewUser,
     OrgStore, OutboxRecord, OutboxStore, PairOutcome, PairingSession, PushStore, ReportRow, SmsReservation, SmsUsage,
-    StockToken, TokenStore, UserStore, YubikeyRecord,
+    StockToken, TokenStore, UserStore, WrongCode, WrongCodeOutcome, YubikeyRecord,
 };
 use twofold_core::{Store, StoreError};
 
@@ -171,10 +171,10 @@ forward_impl!(AuthStore {
     create_auth_session_audited(session: &AuthSession, audit: &AuditEvent) -> ();
     user_and_guard(org: OrgId, username_fold: &str) -> Option<(User, AuthGuard)>;
     approve_session(approval: &Approval<'_>) -> ApprovalOutcome;
+    record_wrong_code(wrong: &WrongCode<'_>) -> WrongCodeOutcome;
     auth_session(id: &str) -> Option<AuthSession>;
     set_challenge(id: &str, device: Option<DeviceId>, code_hash: Option<Vec<u8>>, challenge_expires_ms: Option<i64>) -> bool;
     transition_session(id: &str, from: &str, to: &str) -> bool;
-    fail_session_attempt(id: &str, max_attempts: u32, from: &str) -> AttemptOutcome;
     set_session_resync(id: &str, counter: i64) -> bool;
     sweep_sessions(expired_before_ms: i64, limit: u32) -> u64;
     auth_guard(user: UserId) -> AuthGuard;

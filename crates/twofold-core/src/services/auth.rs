@@ -23,7 +23,7 @@ use crate::error::DomainError;
 use crate::ids::Username;
 use crate::model::{Org, Service, User, UserStatus};
 use crate::services::DeviceView;
-use crate::store::{Approval, ApprovalOutcome, AttemptOutcome, AuditEvent, AuthSession, FailureOutcome};
+use crate::store::{Approval, ApprovalOutcome, AttemptOutcome, AuditEvent, AuthSession, WrongCode, WrongCodeOutcome};
 
 /// What a started authentication asks of the caller next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -742,10 +742,8 @@ impl Core {
                         (approval.attempts_read, approval.failures_read) = self.recheck(&approval, tries).await?;
                         continue;
                     }
-                    // The session is given back below. Where the engine approves in one
-                    // transaction (SQLite) nothing was spent; with the default's separate
-                    // writes the code may be spent already, and the give-back of a session
-                    // that got approved changes nothing.
+                    // The approval is one transaction on every engine, so nothing was
+                    // spent; a claimed session is given back below.
                     Err(e) => verdict = Err(DomainError::from(e)),
                 }
                 break;
@@ -758,30 +756,33 @@ impl Core {
             }
             Ok(CodeVerdict::Approve { .. }) => Ok(OfflineOutcome::Approved(device.map(Box::new))),
             Err(e @ (DomainError::WrongCode | DomainError::CodeSpent)) => {
-                // The session's attempt first: when a concurrent call ended the session
-                // meanwhile, this request lost the race and records nothing.
-                let from = if claimed { "processing" } else { "challenge" };
-                let attempt = self
-                    .store
-                    .fail_session_attempt(session_id, org.settings.attempts_per_session, from)
-                    .await?;
-                if attempt == AttemptOutcome::Gone {
-                    return Err(self.lost_race(session_id).await?);
-                }
-                let lock_until = self.now() + i64::from(org.settings.lockout_secs) * 1000;
-                let failure = self
-                    .store
-                    .record_failure(user.id, org.settings.lockout_threshold, self.now(), lock_until)
-                    .await?;
-                if failure == FailureOutcome::AlreadyLocked {
-                    // Locked meanwhile by concurrent guesses: answered as a request arriving
-                    // now is, and not counted, so a guess in flight when the lock began
-                    // neither counts nor answers differently from one after it.
-                    return Err(DomainError::LockedOut);
-                }
-                match attempt {
-                    AttemptOutcome::Exhausted => Err(DomainError::RetriesExceeded),
-                    AttemptOutcome::Remaining | AttemptOutcome::Gone => Err(e),
+                // The session's attempt and the user's failure in one write, which records
+                // nothing when the user was locked meanwhile or a concurrent call ended the
+                // session: an approval racing it sees both or neither.
+                let now = self.now();
+                let wrong = WrongCode {
+                    session_id,
+                    from: if claimed { "processing" } else { "challenge" },
+                    max_attempts: org.settings.attempts_per_session,
+                    user: user.id,
+                    threshold: org.settings.lockout_threshold,
+                    now_ms: now,
+                    lock_until_ms: now + i64::from(org.settings.lockout_secs) * 1000,
+                };
+                match self.store.record_wrong_code(&wrong).await? {
+                    WrongCodeOutcome::Counted {
+                        attempt: AttemptOutcome::Exhausted,
+                        ..
+                    } => Err(DomainError::RetriesExceeded),
+                    WrongCodeOutcome::Counted { .. } => Err(e),
+                    // Locked by concurrent guesses: answered as a request arriving now is,
+                    // so a guess in flight when the lock began neither counts nor answers
+                    // differently from one after it. A claimed session goes back.
+                    WrongCodeOutcome::UserLocked => {
+                        self.give_back(session_id, claimed).await?;
+                        Err(DomainError::LockedOut)
+                    }
+                    WrongCodeOutcome::SessionGone => Err(self.lost_race(session_id).await?),
                 }
             }
             Err(other) => {
@@ -810,7 +811,9 @@ impl Core {
     /// - the session itself moved on (approved, failed, cancelled, re-challenged with a new
     ///   code or device by another request): this request lost the race (20543 or 20561);
     /// - the user is locked out meanwhile (concurrent wrong codes reached the threshold):
-    ///   20526, exactly as those wrong codes' in-flight companions answer;
+    ///   20526, exactly as those wrong codes' in-flight companions answer; likewise an
+    ///   operator's lock or suspension, an OTP block or an unpaired device
+    ///   ([`Core::still_standing`]);
     /// - only the counts moved (a wrong code elsewhere, not yet a lockout): the counts to
     ///   approve with, for one more try, as if this request had come after that code.
     ///
@@ -823,9 +826,9 @@ impl Core {
             .await?
             .filter(|s| s.state == from && s.device_id == a.device && s.code_hash.as_deref() == a.code_hash_read);
         let guard = self.store.auth_guard(a.user).await?;
-        if let Err(locked) = self.factor_guard(&guard) {
+        if let Err(stopped) = self.still_standing(a, &guard).await {
             self.give_back(a.session_id, a.claimed).await?;
-            return Err(locked);
+            return Err(stopped);
         }
         let Some(session) = session else {
             self.give_back(a.session_id, a.claimed).await?;
@@ -838,6 +841,30 @@ impl Core {
             return Err(DomainError::SessionInProcess);
         }
         Ok((session.attempts, guard.failed_attempts))
+    }
+
+    /// What stops a new request stops a refused approval: the user suspended (20537),
+    /// locked by an administrator (20524), locked out (20526) or OTP-blocked (20565), or
+    /// the session's device unpaired (10608), each since the check read them.
+    async fn still_standing(&self, a: &Approval<'_>, guard: &crate::store::AuthGuard) -> Result<(), DomainError> {
+        let user = self
+            .store
+            .user_by_id(a.user)
+            .await?
+            .ok_or(DomainError::InvalidSession)?;
+        if user.status_at(self.now()) == UserStatus::Suspended {
+            return Err(DomainError::UserSuspended);
+        }
+        if guard.admin_locked {
+            return Err(DomainError::AdminLocked);
+        }
+        self.factor_guard(guard)?;
+        if let Some(device) = a.device
+            && !self.store.devices_of(a.user).await?.iter().any(|d| d.id == device)
+        {
+            return Err(DomainError::SessionDeviceGone);
+        }
+        Ok(())
     }
 
     /// The answer for a request that found its session in `challenge` and lost it to a

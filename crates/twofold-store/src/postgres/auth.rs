@@ -8,7 +8,8 @@ use twofold_core::StoreError;
 use twofold_core::device::DeviceId;
 use twofold_core::ids::{OrgId, UserId};
 use twofold_core::store::{
-    AttemptOutcome, AuditEvent, AuthGuard, AuthSession, AuthStore, FailureOutcome, failure_outcome,
+    Approval, ApprovalOutcome, AuditEvent, AuthGuard, AuthSession, AuthStore, FailureOutcome, WrongCode,
+    WrongCodeOutcome, failure_outcome,
 };
 
 use super::{PostgresStore, get, store_err};
@@ -107,28 +108,12 @@ impl AuthStore for PostgresStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn fail_session_attempt(
-        &self,
-        id: &str,
-        max_attempts: u32,
-        from: &str,
-    ) -> Result<AttemptOutcome, StoreError> {
-        let attempts: Option<i64> = sqlx::query_scalar(
-            "UPDATE auth_sessions SET attempts = attempts + 1, \
-             state = CASE WHEN attempts + 1 >= $2 THEN 'failed' ELSE 'challenge' END \
-             WHERE id = $1 AND state = $3 RETURNING attempts",
-        )
-        .bind(id)
-        .bind(i64::from(max_attempts))
-        .bind(from)
-        .fetch_optional(self.pool())
-        .await
-        .map_err(store_err)?;
-        Ok(match attempts {
-            None => AttemptOutcome::Gone,
-            Some(n) if n >= i64::from(max_attempts) => AttemptOutcome::Exhausted,
-            Some(_) => AttemptOutcome::Remaining,
-        })
+    async fn approve_session(&self, approval: &Approval<'_>) -> Result<ApprovalOutcome, StoreError> {
+        super::approval::approve(self, approval).await
+    }
+
+    async fn record_wrong_code(&self, wrong: &WrongCode<'_>) -> Result<WrongCodeOutcome, StoreError> {
+        super::approval::wrong_code(self, wrong).await
     }
 
     async fn set_session_resync(&self, id: &str, counter: i64) -> Result<bool, StoreError> {

@@ -7,6 +7,7 @@
 //! COMMITTED; where SQLite's `BEGIN IMMEDIATE` serializes writers, this module takes the
 //! narrowest lock that gives the same guarantee.
 
+mod approval;
 mod auth;
 mod devices;
 mod jobs;

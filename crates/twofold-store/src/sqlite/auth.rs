@@ -10,7 +10,7 @@ use twofold_core::ids::{OrgId, UserId};
 use twofold_core::model::User;
 use twofold_core::store::{
     Approval, ApprovalOutcome, AttemptOutcome, AuditEvent, AuthGuard, AuthSession, AuthStore, FailureOutcome,
-    failure_outcome,
+    WrongCode, WrongCodeOutcome, failure_outcome,
 };
 
 use super::SqliteStore;
@@ -100,31 +100,6 @@ impl AuthStore for SqliteStore {
         self.db().write(|c| transition(c, id, from, to)).await
     }
 
-    async fn fail_session_attempt(
-        &self,
-        id: &str,
-        max_attempts: u32,
-        from: &str,
-    ) -> Result<AttemptOutcome, StoreError> {
-        let attempts: Option<i64> = self
-            .db()
-            .write(|c| {
-                c.one(
-                    "UPDATE auth_sessions SET attempts = attempts + 1, \
-                     state = CASE WHEN attempts + 1 >= ?2 THEN 'failed' ELSE 'challenge' END \
-                     WHERE id = ?1 AND state = ?3 RETURNING attempts",
-                    params![id, i64::from(max_attempts), from],
-                    |r| Ok(r.get(0)?),
-                )
-            })
-            .await?;
-        Ok(match attempts {
-            None => AttemptOutcome::Gone,
-            Some(n) if n >= i64::from(max_attempts) => AttemptOutcome::Exhausted,
-            Some(_) => AttemptOutcome::Remaining,
-        })
-    }
-
     async fn set_session_resync(&self, id: &str, counter: i64) -> Result<bool, StoreError> {
         let changed = self
             .db()
@@ -187,17 +162,9 @@ impl AuthStore for SqliteStore {
         now_ms: i64,
         lock_until_ms: i64,
     ) -> Result<FailureOutcome, StoreError> {
-        let failed: Option<i64> = self
+        let failed = self
             .db()
-            .write(|c| {
-                c.one(
-                    "UPDATE users SET failed_attempts = CASE WHEN failed_attempts + 1 >= ?2 THEN 0 ELSE failed_attempts + 1 END, \
-                     locked_until_ms = CASE WHEN failed_attempts + 1 >= ?2 THEN ?3 ELSE locked_until_ms END \
-                     WHERE id = ?1 AND (locked_until_ms IS NULL OR locked_until_ms <= ?4) RETURNING failed_attempts",
-                    params![user.0, i64::from(threshold), lock_until_ms, now_ms],
-                    |r| Ok(r.get(0)?),
-                )
-            })
+            .write(|c| failure(c, user, threshold, now_ms, lock_until_ms))
             .await?;
         Ok(failure_outcome(failed))
     }
@@ -221,21 +188,28 @@ impl AuthStore for SqliteStore {
         let from = if a.claimed { "processing" } else { "challenge" };
         self.db()
             .write(|c| {
-                // The session as the checks saw it (state, attempts, device, code), no
-                // failure of the user since and no lockout: otherwise a concurrent call
-                // moved, failed, re-challenged or cancelled it first, and this approval
-                // changes nothing.
+                // The session as the checks saw it (state, attempts, device still paired,
+                // code), no failure of the user since and nothing that stops a new request
+                // (lockout, administrator's lock, OTP block, suspension): otherwise a
+                // concurrent call moved, failed, re-challenged or cancelled it first, or an
+                // operator acted, and this approval changes nothing.
                 let current = c.one(
-                    "SELECT s.state, s.attempts, s.device_id, s.code_hash, u.failed_attempts, u.locked_until_ms \
+                    "SELECT s.state, s.attempts, s.device_id, s.code_hash, u.failed_attempts, u.locked_until_ms, \
+                     u.admin_locked, u.otp_blocked, u.status, \
+                     s.device_id IS NULL OR EXISTS (SELECT 1 FROM devices d WHERE d.id = s.device_id AND d.user_id = s.user_id) \
                      FROM auth_sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?1",
                     [a.session_id],
                     |r| {
                         let session_unchanged = r.get::<_, String>(0)? == from
                             && r.get::<_, i64>(1)? == i64::from(a.attempts_read)
                             && r.get::<_, Option<i64>>(2)? == a.device.map(|d| d.0)
-                            && r.get::<_, Option<Vec<u8>>>(3)?.as_deref() == a.code_hash_read;
+                            && r.get::<_, Option<Vec<u8>>>(3)?.as_deref() == a.code_hash_read
+                            && r.get::<_, bool>(9)?;
                         let user_unchanged = r.get::<_, i64>(4)? <= i64::from(a.failures_read)
-                            && r.get::<_, Option<i64>>(5)?.is_none_or(|until| until <= a.now_ms);
+                            && r.get::<_, Option<i64>>(5)?.is_none_or(|until| until <= a.now_ms)
+                            && !r.get::<_, bool>(6)?
+                            && !r.get::<_, bool>(7)?
+                            && r.get::<_, String>(8)? != "SUSPENDED";
                         Ok(session_unchanged && user_unchanged)
                     },
                 )?;
@@ -257,6 +231,30 @@ impl AuthStore for SqliteStore {
                     append_audit_alone(c, event)?;
                 }
                 Ok(ApprovalOutcome::Approved)
+            })
+            .await
+    }
+
+    async fn record_wrong_code(&self, w: &WrongCode<'_>) -> Result<WrongCodeOutcome, StoreError> {
+        // One write: the lock check, the session's attempt and the user's failure together
+        // (writes run one at a time, so what is read here holds until the updates).
+        self.db()
+            .write(|c| {
+                let locked_until: Option<Option<i64>> =
+                    c.one("SELECT locked_until_ms FROM users WHERE id = ?1", [w.user.0], |r| {
+                        Ok(r.get(0)?)
+                    })?;
+                if locked_until.is_none_or(|until| until.is_some_and(|until| until > w.now_ms)) {
+                    return Ok(WrongCodeOutcome::UserLocked);
+                }
+                let Some(attempt) = attempt(c, w.session_id, w.max_attempts, w.from)? else {
+                    return Ok(WrongCodeOutcome::SessionGone);
+                };
+                let failed = failure(c, w.user, w.threshold, w.now_ms, w.lock_until_ms)?;
+                Ok(WrongCodeOutcome::Counted {
+                    attempt,
+                    failure: failure_outcome(failed),
+                })
             })
             .await
     }
@@ -384,6 +382,38 @@ fn insert_audit(c: &Connection, e: &AuditEvent) -> Sql<()> {
         ],
     )?;
     Ok(())
+}
+
+/// One more attempt on a session still in `from` (`failed` at `max_attempts`); `None`
+/// when it was not in `from`.
+fn attempt(c: &Connection, id: &str, max_attempts: u32, from: &str) -> Sql<Option<AttemptOutcome>> {
+    let attempts: Option<i64> = c.one(
+        "UPDATE auth_sessions SET attempts = attempts + 1, \
+         state = CASE WHEN attempts + 1 >= ?2 THEN 'failed' ELSE 'challenge' END \
+         WHERE id = ?1 AND state = ?3 RETURNING attempts",
+        params![id, i64::from(max_attempts), from],
+        |r| Ok(r.get(0)?),
+    )?;
+    Ok(attempts.map(|n| {
+        if n >= i64::from(max_attempts) {
+            AttemptOutcome::Exhausted
+        } else {
+            AttemptOutcome::Remaining
+        }
+    }))
+}
+
+/// One more consecutive failure of a user not locked at `now_ms` (locked until
+/// `lock_until_ms` at `threshold`, the count restarting); the count after it, `None` when
+/// the user was locked or is gone.
+fn failure(c: &Connection, user: UserId, threshold: u32, now_ms: i64, lock_until_ms: i64) -> Sql<Option<i64>> {
+    c.one(
+        "UPDATE users SET failed_attempts = CASE WHEN failed_attempts + 1 >= ?2 THEN 0 ELSE failed_attempts + 1 END, \
+         locked_until_ms = CASE WHEN failed_attempts + 1 >= ?2 THEN ?3 ELSE locked_until_ms END \
+         WHERE id = ?1 AND (locked_until_ms IS NULL OR locked_until_ms <= ?4) RETURNING failed_attempts",
+        params![user.0, i64::from(threshold), lock_until_ms, now_ms],
+        |r| Ok(r.get(0)?),
+    )
 }
 
 /// Appends an audit record inside the caller's write, in a savepoint of its own: a failed

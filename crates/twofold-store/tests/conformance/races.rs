@@ -6,8 +6,8 @@ use std::sync::Arc;
 use twofold_core::Store;
 use twofold_core::device::DeviceId;
 use twofold_core::store::{
-    Approval, ApprovalOutcome, AttemptOutcome, AuditEvent, AuthSession, InsertUser, PairOutcome, PairingSession,
-    SmsReservation,
+    Approval, ApprovalOutcome, AttemptOutcome, AuditEvent, AuthSession, FailureOutcome, InsertUser, PairOutcome,
+    PairingSession, SmsReservation, WrongCode, WrongCodeOutcome,
 };
 
 use crate::conformance;
@@ -23,6 +23,8 @@ conformance! {
     one_approval_per_code_unclaimed => unclaimed_approval_race;
     one_approval_per_session => same_session_approval_race;
     no_approval_after_a_wrong_code => approval_after_failure;
+    a_wrong_code_is_recorded_whole_or_not_at_all => wrong_code_whole;
+    concurrent_wrong_codes_count_up_to_the_lock => wrong_code_race;
     quota_holds_under_concurrent_inserts => quota_race;
     send_limit_holds_under_concurrent_sends => send_race;
     sms_limit_holds_under_concurrent_sends => sms_race;
@@ -363,19 +365,31 @@ async fn approval_after_failure(store: Arc<dyn Store>) {
         now_ms,
         audit: None,
     };
-    // A concurrent wrong code on the session: attempts 0 -> 1.
-    assert_eq!(
-        store.fail_session_attempt("webs_s", 3, "challenge").await.unwrap(),
-        AttemptOutcome::Remaining
-    );
-    let stale = approval("webs_s", 0, 0, None, T0 + 50);
+    // A concurrent wrong code on the session: attempts 0 -> 1 (and failures 0 -> 1).
+    let wrong = WrongCode {
+        session_id: "webs_s",
+        from: "challenge",
+        max_attempts: 3,
+        user: u,
+        threshold: 10,
+        now_ms: T0,
+        lock_until_ms: T0,
+    };
+    assert!(matches!(
+        store.record_wrong_code(&wrong).await.unwrap(),
+        WrongCodeOutcome::Counted {
+            attempt: AttemptOutcome::Remaining,
+            ..
+        }
+    ));
+    let stale = approval("webs_s", 0, 1, None, T0 + 50);
     assert_eq!(
         store.approve_session(&stale).await.unwrap(),
         ApprovalOutcome::SessionMoved
     );
-    // A failure in another session of the user: failures 0 -> 1.
+    // A failure in another session of the user: failures 1 -> 2.
     store.record_failure(u, 10, T0, T0).await.unwrap();
-    let stale = approval("webs_s", 1, 0, None, T0 + 50);
+    let stale = approval("webs_s", 1, 1, None, T0 + 50);
     assert_eq!(
         store.approve_session(&stale).await.unwrap(),
         ApprovalOutcome::SessionMoved
@@ -396,7 +410,7 @@ async fn approval_after_failure(store: Arc<dyn Store>) {
     assert_eq!(store.approve_session(&fresh).await.unwrap(), ApprovalOutcome::Approved);
     assert_eq!(store.auth_session("webs_s").await.unwrap().unwrap().state, "approved");
     // A success elsewhere reset the count: a lower count than read does not refuse.
-    store.record_failure(u, 10, T0, T0).await.unwrap();
+    store.record_failure(u, 10, T0 + 700_000, T0).await.unwrap();
     let lower = approval("webs_t", 0, 3, None, T0 + 700_000);
     assert_eq!(store.approve_session(&lower).await.unwrap(), ApprovalOutcome::CodeSpent);
     // A resend replaced the session's code after the check read it: the code checked was
@@ -424,6 +438,111 @@ async fn approval_after_failure(store: Arc<dyn Store>) {
         ApprovalOutcome::Approved
     );
     assert_eq!(store.auth_session("webs_r").await.unwrap().unwrap().state, "approved");
+}
+
+/// A wrong code's session attempt and user failure land together, or nothing does: a
+/// locked user and a session that left `from` change nothing at all.
+async fn wrong_code_whole(store: Arc<dyn Store>) {
+    let o = org(store.as_ref(), "acme").await;
+    let u = user(store.as_ref(), o, "u").await;
+    for id in ["webs_a", "webs_b"] {
+        store
+            .create_auth_session(&auth_session(o, u, id, "challenge", None))
+            .await
+            .unwrap();
+    }
+    let wrong = |session_id, now_ms| WrongCode {
+        session_id,
+        from: "challenge",
+        max_attempts: 2,
+        user: u,
+        threshold: 3,
+        now_ms,
+        lock_until_ms: now_ms + 1_000,
+    };
+    let counted = store.record_wrong_code(&wrong("webs_a", T0)).await.unwrap();
+    assert_eq!(
+        counted,
+        WrongCodeOutcome::Counted {
+            attempt: AttemptOutcome::Remaining,
+            failure: FailureOutcome::Counted
+        }
+    );
+    let last = store.record_wrong_code(&wrong("webs_a", T0)).await.unwrap();
+    assert_eq!(
+        last,
+        WrongCodeOutcome::Counted {
+            attempt: AttemptOutcome::Exhausted,
+            failure: FailureOutcome::Counted
+        }
+    );
+    assert_eq!(store.auth_session("webs_a").await.unwrap().unwrap().state, "failed");
+    // The session is closed: neither it nor the user changes.
+    assert_eq!(
+        store.record_wrong_code(&wrong("webs_a", T0)).await.unwrap(),
+        WrongCodeOutcome::SessionGone
+    );
+    assert_eq!(store.auth_guard(u).await.unwrap().failed_attempts, 2);
+    // The third failure locks; while locked, nothing is recorded on the other session.
+    let locking = store.record_wrong_code(&wrong("webs_b", T0)).await.unwrap();
+    assert_eq!(
+        locking,
+        WrongCodeOutcome::Counted {
+            attempt: AttemptOutcome::Remaining,
+            failure: FailureOutcome::LockedNow
+        }
+    );
+    assert_eq!(
+        store.record_wrong_code(&wrong("webs_b", T0 + 999)).await.unwrap(),
+        WrongCodeOutcome::UserLocked
+    );
+    assert_eq!(store.auth_session("webs_b").await.unwrap().unwrap().attempts, 1);
+    let guard = store.auth_guard(u).await.unwrap();
+    assert_eq!((guard.failed_attempts, guard.locked_until_ms), (0, Some(T0 + 1_000)));
+}
+
+/// Many wrong codes at once, each on a session of its own, threshold 3: exactly three are
+/// counted (the third locks), every other one records nothing.
+async fn wrong_code_race(store: Arc<dyn Store>) {
+    let o = org(store.as_ref(), "acme").await;
+    let u = user(store.as_ref(), o, "u").await;
+    let ids: Vec<String> = (0..12).map(|i| format!("webs_r{i:02}")).collect();
+    for id in &ids {
+        store
+            .create_auth_session(&auth_session(o, u, id, "challenge", None))
+            .await
+            .unwrap();
+    }
+    let tasks: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            let (store, id) = (store.clone(), id.clone());
+            tokio::spawn(async move {
+                let wrong = WrongCode {
+                    session_id: &id,
+                    from: "challenge",
+                    max_attempts: 3,
+                    user: u,
+                    threshold: 3,
+                    now_ms: T0,
+                    lock_until_ms: T0 + 1_000,
+                };
+                store.record_wrong_code(&wrong).await.unwrap()
+            })
+        })
+        .collect();
+    let mut counted = 0;
+    for t in tasks {
+        if matches!(t.await.unwrap(), WrongCodeOutcome::Counted { .. }) {
+            counted += 1;
+        }
+    }
+    assert_eq!(counted, 3);
+    let mut attempts = 0;
+    for id in &ids {
+        attempts += store.auth_session(id).await.unwrap().unwrap().attempts;
+    }
+    assert_eq!(attempts, 3, "only the counted codes left an attempt");
 }
 
 /// An authentication session of `user` in `state`, with no code hash.

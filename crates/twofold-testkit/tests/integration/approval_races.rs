@@ -12,7 +12,9 @@ use twofold_client::Reply;
 use twofold_proto::ErrorId;
 use twofold_testkit::{Fault, TestApp};
 
-use crate::auth::{PHONE, add_user, call, hotp, hotp_stock, offline, pair, session_of, set, start, start_sms, yubi};
+use crate::auth::{
+    PHONE, add_user, call, hotp, hotp_stock, offline, pair, session_of, set, start, start_sms, wrong, yubi,
+};
 use crate::{assert_error, assert_ok};
 
 /// authoffline for `user` from a task of its own.
@@ -175,4 +177,124 @@ async fn a_code_superseded_by_a_resend_during_its_check_does_not_sign_in() {
     if new != old {
         assert_ok(&offline(&app, "amy", &new, &session).await);
     }
+}
+
+/// With one guess left (threshold 1), a wrong code and the right code race on one
+/// session. The wrong code's attempt and failure are one write, so the right code's
+/// approval sees both or neither: either it signs in first (and the wrong code then finds
+/// the session taken: 20543, nothing counted, nobody locked) or the wrong code locks the
+/// user first (and the right one answers 20526). Never both a lock and a sign-in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_wrong_code_that_locks_and_a_right_one_in_flight_never_both_count() {
+    let app = TestApp::start().await;
+    set(&app, "lockout_threshold", "1").await;
+    let amy = add_user(&app, "amy").await;
+    pair(&app, "amy", "SMS", PHONE).await;
+    for write_delay_ms in [0, 700] {
+        let (session, code) = start_sms(&app, "amy", PHONE).await;
+        app.faults
+            .fail("session_push", Fault::Delay(Duration::from_millis(300)));
+        app.faults
+            .fail("record_wrong_code", Fault::Delay(Duration::from_millis(write_delay_ms)));
+        let w = spawn_offline(&app, "amy", &wrong(&code), &session);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let r = spawn_offline(&app, "amy", &code, &session);
+        let (w, r) = (w.await.unwrap(), r.await.unwrap());
+        app.faults.clear();
+        let guard = app.store().auth_guard(amy).await.unwrap();
+        if r.error_id == 200 {
+            assert_error(&w, ErrorId::LoginInProcess);
+            assert_eq!(guard.locked_until_ms, None, "signed in and locked: {guard:?}");
+        } else {
+            assert_error(&w, ErrorId::IncorrectPassword);
+            assert_error(&r, ErrorId::AccountTemporarilyLocked);
+            // Unlock for the next round.
+            let org = app.core.find_org("default").await.unwrap();
+            app.core.set_user_guard(&org, "amy", Some(false), None).await.unwrap();
+        }
+    }
+}
+
+/// An administrator locks the user while a right code is being checked: the lock is in
+/// place before the approval's write, so the approval answers what a new request would,
+/// 20524, and signs nobody in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_admin_lock_during_the_check_stops_the_approval() {
+    let app = TestApp::start().await;
+    add_user(&app, "amy").await;
+    pair(&app, "amy", "SMS", PHONE).await;
+    let (session, code) = start_sms(&app, "amy", PHONE).await;
+    app.faults
+        .fail("session_push", Fault::Delay(Duration::from_millis(400)));
+    let r = spawn_offline(&app, "amy", &code, &session);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let org = app.core.find_org("default").await.unwrap();
+    app.core.set_user_guard(&org, "amy", Some(true), None).await.unwrap();
+    let r = r.await.unwrap();
+    app.faults.clear();
+    assert_error(&r, ErrorId::UserLocked);
+    assert_eq!(
+        app.store().auth_session(&session).await.unwrap().unwrap().state,
+        "challenge"
+    );
+}
+
+/// The session's phone is unpaired (lost) while its code is being checked: the approval
+/// answers 10608, as a request after the unpairing does, and signs nobody in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_device_unpaired_during_the_check_stops_the_approval() {
+    let app = TestApp::start().await;
+    add_user(&app, "amy").await;
+    let sms = pair(&app, "amy", "SMS", PHONE).await;
+    pair(&app, "amy", "EMAIL", "amy@example.org").await;
+    let (session, code) = start_sms(&app, "amy", PHONE).await;
+    app.faults
+        .fail("session_push", Fault::Delay(Duration::from_millis(400)));
+    let r = spawn_offline(&app, "amy", &code, &session);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_ok(&call(&app, "unpairdevice", json!({"userName": "amy", "deviceId": sms})).await);
+    let r = r.await.unwrap();
+    app.faults.clear();
+    assert_error(&r, ErrorId::SessionDeviceRemoved);
+    assert_eq!(
+        app.store().auth_session(&session).await.unwrap().unwrap().state,
+        "challenge"
+    );
+}
+
+/// Three wrong codes in flight on one session with one guess left: the first locks the
+/// user; the two that reach the store after the lock answer 20526 and record nothing, not
+/// even an attempt on the session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn guesses_answered_20526_leave_the_session_as_it_was() {
+    let app = TestApp::start().await;
+    set(&app, "lockout_threshold", "1").await;
+    add_user(&app, "amy").await;
+    pair(&app, "amy", "SMS", PHONE).await;
+    let (session, code) = start_sms(&app, "amy", PHONE).await;
+    app.faults
+        .fail("session_push", Fault::Delay(Duration::from_millis(300)));
+    let guesses: Vec<String> = (1..=3)
+        .map(|i| format!("{:06}", (code.parse::<u32>().unwrap() + i) % 1_000_000))
+        .collect();
+    let tasks: Vec<_> = guesses
+        .iter()
+        .map(|g| spawn_offline(&app, "amy", g, &session))
+        .collect();
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap().error_id);
+    }
+    app.faults.clear();
+    answers.sort_unstable();
+    assert_eq!(
+        answers,
+        [
+            ErrorId::IncorrectPassword.code(),
+            ErrorId::AccountTemporarilyLocked.code(),
+            ErrorId::AccountTemporarilyLocked.code()
+        ]
+    );
+    let stored = app.store().auth_session(&session).await.unwrap().unwrap();
+    assert_eq!((stored.state.as_str(), stored.attempts), ("challenge", 1));
 }
