@@ -3,6 +3,12 @@
 //! transitions, one-time codes) is one conditional write, so two requests (or two nodes)
 //! can never both win.
 
+mod approval;
+
+pub use approval::{
+    Approval, ApprovalOutcome, ApprovalState, FailureOutcome, WrongCode, WrongCodeOutcome, failure_outcome,
+};
+
 use async_trait::async_trait;
 
 use crate::device::{Device, DeviceId, DeviceType, OathParams};
@@ -470,120 +476,6 @@ pub struct AuditEvent {
     pub source_ip: Option<String>,
     /// When.
     pub created_ms: i64,
-}
-
-/// What approving a session changes: see [`AuthStore::approve_session`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Approval<'a> {
-    /// The session.
-    pub session_id: &'a str,
-    /// The caller claimed the session (`challenge → processing`) before checking the code.
-    /// False when the check needed no outside call: the session is still in `challenge`
-    /// and the approval moves it only if it is still there, so the claim and the approval
-    /// are one write.
-    pub claimed: bool,
-    /// The session's `attempts` as the checks read it. With [`Approval::failures_read`] it
-    /// makes the approval refuse (nothing changed, [`ApprovalOutcome::SessionMoved`]) when
-    /// a wrong code was recorded since: of concurrent guesses on one session only the first
-    /// one written counts, so concurrency buys no guesses beyond the attempts allowed.
-    pub attempts_read: u32,
-    /// The user's consecutive failures as the checks read them (their guard); more
-    /// failures recorded meanwhile in any session of the user, a lockout, an
-    /// administrator's lock, an OTP block or a suspension refuse the approval (a success
-    /// elsewhere, which resets the count, does not): what stops a new request stops one
-    /// in flight.
-    pub failures_read: u32,
-    /// Its user: failures reset, lastLogin set.
-    pub user: UserId,
-    /// The device used (its last use is set), if the session had one; the session must
-    /// still name it (a new startauthentication on the session may have moved it on), and
-    /// the user must still have it (it may have been unpaired during the check).
-    pub device: Option<DeviceId>,
-    /// The hash of the code sent for the session (SMS, voice, email) as the check read it;
-    /// the session must still hold it: a resend replaces the code, and a code checked
-    /// against the one it replaced must not approve.
-    pub code_hash_read: Option<&'a [u8]>,
-    /// The device's code counter to move, `(device, expected, new)`: this spends the code.
-    pub counter: Option<(DeviceId, Option<i64>, i64)>,
-    /// A phone code was used: one more claimed send on this day.
-    pub sms_day: Option<i64>,
-    /// Now.
-    pub now_ms: i64,
-    /// The success's audit record, appended with the approval. Its failure is logged and
-    /// never undoes the approval (an audit failure never changes an answer).
-    pub audit: Option<&'a AuditEvent>,
-}
-
-/// A wrong code to record ([`AuthStore::record_wrong_code`]).
-#[derive(Debug, Clone, Copy)]
-pub struct WrongCode<'a> {
-    /// The session.
-    pub session_id: &'a str,
-    /// The state the session must still be in: `challenge`, or `processing` when the
-    /// caller claimed it.
-    pub from: &'a str,
-    /// The session's allowed attempts.
-    pub max_attempts: u32,
-    /// Its user.
-    pub user: UserId,
-    /// Consecutive failures that lock the user.
-    pub threshold: u32,
-    /// Now: a lock until a later time stops the write.
-    pub now_ms: i64,
-    /// The end of the lock this failure may start.
-    pub lock_until_ms: i64,
-}
-
-/// What recording a wrong code did ([`AuthStore::record_wrong_code`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WrongCodeOutcome {
-    /// Counted on the session and the user; `attempt` says whether the session has attempts
-    /// left, `failure` whether this failure locked the user.
-    Counted {
-        /// The session's attempts after this one.
-        attempt: AttemptOutcome,
-        /// The user's failure count after this one.
-        failure: FailureOutcome,
-    },
-    /// The user was locked: nothing recorded.
-    UserLocked,
-    /// The session had left `from`: nothing recorded.
-    SessionGone,
-}
-
-/// What a failed factor attempt did ([`AuthStore::record_failure`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureOutcome {
-    /// One more consecutive failure, below the threshold.
-    Counted,
-    /// This failure reached the threshold: the user is locked from now on.
-    LockedNow,
-    /// The user was already locked (or no longer exists): nothing counted.
-    AlreadyLocked,
-}
-
-/// A [`FailureOutcome`] from the count an engine's conditional update returned: `None`
-/// when it updated no row (the user locked, or gone), 0 when the count restarted at a new
-/// lock.
-#[must_use]
-pub fn failure_outcome(count_after: Option<i64>) -> FailureOutcome {
-    match count_after {
-        None => FailureOutcome::AlreadyLocked,
-        Some(0) => FailureOutcome::LockedNow,
-        Some(_) => FailureOutcome::Counted,
-    }
-}
-
-/// How an approval ended ([`AuthStore::approve_session`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ApprovalOutcome {
-    /// Code spent, session approved, success recorded.
-    Approved,
-    /// The counter had moved: another request spent the code first. Nothing changed.
-    CodeSpent,
-    /// An unclaimed session was no longer in `challenge` (a concurrent request claimed,
-    /// approved or cancelled it). Nothing changed.
-    SessionMoved,
 }
 
 /// Authentication sessions, lockout state, code sends and the audit trail.

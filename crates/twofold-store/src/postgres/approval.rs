@@ -6,14 +6,13 @@
 
 use twofold_core::StoreError;
 use twofold_core::store::{
-    Approval, ApprovalOutcome, AttemptOutcome, AuditEvent, WrongCode, WrongCodeOutcome, failure_outcome,
+    Approval, ApprovalOutcome, ApprovalState, AttemptOutcome, AuditEvent, WrongCode, WrongCodeOutcome, failure_outcome,
 };
 
 use super::{PostgresStore, Tx, get, store_err};
 
 /// [`twofold_core::store::AuthStore::approve_session`] in one transaction.
 pub(super) async fn approve(store: &PostgresStore, a: &Approval<'_>) -> Result<ApprovalOutcome, StoreError> {
-    let from = if a.claimed { "processing" } else { "challenge" };
     let mut tx = store.begin().await?;
     let user = sqlx::query(
         "SELECT failed_attempts, locked_until_ms, admin_locked, otp_blocked, status FROM users \
@@ -35,18 +34,19 @@ pub(super) async fn approve(store: &PostgresStore, a: &Approval<'_>) -> Result<A
     let (Some(user), Some(session)) = (user, session) else {
         return Ok(ApprovalOutcome::SessionMoved);
     };
-    // What the check read, and nothing that stops a new request (see Approval's fields).
-    let session_unchanged = get::<String>(&session, "state")? == from
-        && get::<i64>(&session, "attempts")? == i64::from(a.attempts_read)
-        && get::<Option<i64>>(&session, "device_id")? == a.device.map(|d| d.0)
-        && get::<Option<Vec<u8>>>(&session, "code_hash")?.as_deref() == a.code_hash_read
-        && get::<bool>(&session, "device_paired")?;
-    let user_unchanged = get::<i64>(&user, "failed_attempts")? <= i64::from(a.failures_read)
-        && get::<Option<i64>>(&user, "locked_until_ms")?.is_none_or(|until| until <= a.now_ms)
-        && !get::<bool>(&user, "admin_locked")?
-        && !get::<bool>(&user, "otp_blocked")?
-        && get::<String>(&user, "status")? != "SUSPENDED";
-    if !(session_unchanged && user_unchanged) {
+    let now = ApprovalState {
+        state: get(&session, "state")?,
+        attempts: get(&session, "attempts")?,
+        device_id: get(&session, "device_id")?,
+        code_hash: get(&session, "code_hash")?,
+        device_paired: get(&session, "device_paired")?,
+        failed_attempts: get(&user, "failed_attempts")?,
+        locked_until_ms: get(&user, "locked_until_ms")?,
+        admin_locked: get(&user, "admin_locked")?,
+        otp_blocked: get(&user, "otp_blocked")?,
+        status: get(&user, "status")?,
+    };
+    if !a.still_holds(&now) {
         return Ok(ApprovalOutcome::SessionMoved);
     }
     if let Some((device, expected, new)) = a.counter {
@@ -160,21 +160,7 @@ async fn run<'q>(
 /// itself, never the approval it records.
 async fn append_audit_alone(tx: &mut Tx, e: &AuditEvent) -> Result<(), StoreError> {
     let mut savepoint = sqlx::Acquire::begin(&mut **tx).await.map_err(store_err)?;
-    let inserted = sqlx::query(
-        "INSERT INTO audit (org_id, user_id, username, device_id, op, error_id, source_ip, created_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(e.org_id.0)
-    .bind(e.user_id.map(|u| u.0))
-    .bind(&e.username)
-    .bind(e.device_id.map(|d| d.0))
-    .bind(&e.op)
-    .bind(i64::from(e.error_id))
-    .bind(&e.source_ip)
-    .bind(e.created_ms)
-    .execute(&mut *savepoint)
-    .await;
-    match inserted {
+    match super::auth::insert_audit(&mut *savepoint, e).await {
         Ok(_) => savepoint.commit().await.map_err(store_err)?,
         Err(err) => {
             tracing::error!(error = %store_err(err), op = %e.op, "audit append failed");

@@ -278,22 +278,7 @@ impl AuthStore for PostgresStore {
     }
 
     async fn append_audit(&self, e: &AuditEvent) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO audit (org_id, user_id, username, device_id, op, error_id, source_ip, created_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(e.org_id.0)
-        .bind(e.user_id.map(|u| u.0))
-        .bind(&e.username)
-        .bind(e.device_id.map(|d| d.0))
-        .bind(&e.op)
-        .bind(i64::from(e.error_id))
-        .bind(&e.source_ip)
-        .bind(e.created_ms)
-        .execute(self.pool())
-        .await
-        .map_err(store_err)?;
-        Ok(())
+        insert_audit(self.pool(), e).await.map_err(store_err)
     }
 
     async fn recent_audit(&self, user: UserId, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {
@@ -321,4 +306,23 @@ impl AuthStore for PostgresStore {
             })
             .collect()
     }
+}
+
+/// Inserts one audit record through `ex` (the pool, or a transaction's savepoint).
+pub(super) async fn insert_audit<'e>(ex: impl sqlx::PgExecutor<'e>, e: &AuditEvent) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO audit (org_id, user_id, username, device_id, op, error_id, source_ip, created_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(e.org_id.0)
+    .bind(e.user_id.map(|u| u.0))
+    .bind(&e.username)
+    .bind(e.device_id.map(|d| d.0))
+    .bind(&e.op)
+    .bind(i64::from(e.error_id))
+    .bind(&e.source_ip)
+    .bind(e.created_ms)
+    .execute(ex)
+    .await?;
+    Ok(())
 }

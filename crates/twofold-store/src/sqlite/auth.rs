@@ -9,8 +9,8 @@ use twofold_core::device::DeviceId;
 use twofold_core::ids::{OrgId, UserId};
 use twofold_core::model::User;
 use twofold_core::store::{
-    Approval, ApprovalOutcome, AttemptOutcome, AuditEvent, AuthGuard, AuthSession, AuthStore, FailureOutcome,
-    WrongCode, WrongCodeOutcome, failure_outcome,
+    Approval, ApprovalOutcome, ApprovalState, AttemptOutcome, AuditEvent, AuthGuard, AuthSession, AuthStore,
+    FailureOutcome, WrongCode, WrongCodeOutcome, failure_outcome,
 };
 
 use super::SqliteStore;
@@ -200,20 +200,21 @@ impl AuthStore for SqliteStore {
                      FROM auth_sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?1",
                     [a.session_id],
                     |r| {
-                        let session_unchanged = r.get::<_, String>(0)? == from
-                            && r.get::<_, i64>(1)? == i64::from(a.attempts_read)
-                            && r.get::<_, Option<i64>>(2)? == a.device.map(|d| d.0)
-                            && r.get::<_, Option<Vec<u8>>>(3)?.as_deref() == a.code_hash_read
-                            && r.get::<_, bool>(9)?;
-                        let user_unchanged = r.get::<_, i64>(4)? <= i64::from(a.failures_read)
-                            && r.get::<_, Option<i64>>(5)?.is_none_or(|until| until <= a.now_ms)
-                            && !r.get::<_, bool>(6)?
-                            && !r.get::<_, bool>(7)?
-                            && r.get::<_, String>(8)? != "SUSPENDED";
-                        Ok(session_unchanged && user_unchanged)
+                        Ok(ApprovalState {
+                            state: r.get(0)?,
+                            attempts: r.get(1)?,
+                            device_id: r.get(2)?,
+                            code_hash: r.get(3)?,
+                            failed_attempts: r.get(4)?,
+                            locked_until_ms: r.get(5)?,
+                            admin_locked: r.get(6)?,
+                            otp_blocked: r.get(7)?,
+                            status: r.get(8)?,
+                            device_paired: r.get(9)?,
+                        })
                     },
                 )?;
-                let unchanged = current == Some(true);
+                let unchanged = current.is_some_and(|now| a.still_holds(&now));
                 if !unchanged {
                     return Ok(ApprovalOutcome::SessionMoved);
                 }
