@@ -18,7 +18,7 @@ const SWEEP_MAX_BATCHES: u32 = 100;
 
 impl Core {
     /// Deletes sessions that expired more than [`SESSION_KEEP_MS`] ago, with their
-    /// pushes, in batches of [`SWEEP_BATCH`] (at most [`SWEEP_MAX_BATCHES`] per call).
+    /// pushes, in batches of 1,000 (at most 100 batches per call).
     /// Returns how many sessions it deleted. Several nodes may sweep at once: they
     /// delete each row once between them.
     ///
