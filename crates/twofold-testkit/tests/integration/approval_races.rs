@@ -223,20 +223,13 @@ async fn an_admin_lock_during_the_check_stops_the_approval() {
     let app = TestApp::start().await;
     add_user(&app, "amy").await;
     pair(&app, "amy", "SMS", PHONE).await;
-    let (session, code) = start_sms(&app, "amy", PHONE).await;
-    app.faults
-        .fail("session_push", Fault::Delay(Duration::from_millis(400)));
-    let r = spawn_offline(&app, "amy", &code, &session);
-    tokio::time::sleep(Duration::from_millis(100)).await;
     let org = app.core.find_org("default").await.unwrap();
-    app.core.set_user_guard(&org, "amy", Some(true), None).await.unwrap();
-    let r = r.await.unwrap();
-    app.faults.clear();
-    assert_error(&r, ErrorId::UserLocked);
-    assert_eq!(
-        app.store().auth_session(&session).await.unwrap().unwrap().state,
-        "challenge"
-    );
+    let lock = async {
+        app.core.set_user_guard(&org, "amy", Some(true), None).await.unwrap();
+    };
+    let (answer, state) = right_code_during(&app, lock).await;
+    assert_error(&answer, ErrorId::UserLocked);
+    assert_eq!(state, "challenge");
 }
 
 /// The session's phone is unpaired (lost) while its code is being checked: the approval
@@ -247,19 +240,28 @@ async fn a_device_unpaired_during_the_check_stops_the_approval() {
     add_user(&app, "amy").await;
     let sms = pair(&app, "amy", "SMS", PHONE).await;
     pair(&app, "amy", "EMAIL", "amy@example.org").await;
-    let (session, code) = start_sms(&app, "amy", PHONE).await;
+    let unpair = async {
+        assert_ok(&call(&app, "unpairdevice", json!({"userName": "amy", "deviceId": sms})).await);
+    };
+    let (answer, state) = right_code_during(&app, unpair).await;
+    assert_error(&answer, ErrorId::SessionDeviceRemoved);
+    assert_eq!(state, "challenge");
+}
+
+/// amy's right SMS code on a new session, checked while `meanwhile` runs (it starts after
+/// the check's reads and ends before its approval's write); the answer and the session's
+/// state afterwards.
+async fn right_code_during(app: &TestApp, meanwhile: impl Future<Output = ()>) -> (Reply<serde_json::Value>, String) {
+    let (session, code) = start_sms(app, "amy", PHONE).await;
     app.faults
         .fail("session_push", Fault::Delay(Duration::from_millis(400)));
-    let r = spawn_offline(&app, "amy", &code, &session);
+    let answer = spawn_offline(app, "amy", &code, &session);
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_ok(&call(&app, "unpairdevice", json!({"userName": "amy", "deviceId": sms})).await);
-    let r = r.await.unwrap();
+    meanwhile.await;
+    let answer = answer.await.unwrap();
     app.faults.clear();
-    assert_error(&r, ErrorId::SessionDeviceRemoved);
-    assert_eq!(
-        app.store().auth_session(&session).await.unwrap().unwrap().state,
-        "challenge"
-    );
+    let state = app.store().auth_session(&session).await.unwrap().unwrap().state;
+    (answer, state)
 }
 
 /// Three wrong codes in flight on one session with one guess left: the first locks the
