@@ -172,7 +172,8 @@ enum OrgCommand {
     Set {
         /// Alias or name.
         org: String,
-        /// `key=value` pairs.
+        /// `key=value` pairs; the keys are the ones `twofold org show ORG` prints with their
+        /// current values (each described in docs/configuration.md).
         #[arg(required = true)]
         settings: Vec<String>,
     },
