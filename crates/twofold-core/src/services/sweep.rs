@@ -2,7 +2,9 @@
 //!
 //! Every sign-in stores a session; without this the table (and the pushes sent for its
 //! sessions) would grow with every sign-in forever. An expired session already answers as
-//! an unknown one (20517, error-conditions.md), so deleting it changes no answer. The
+//! an unknown one (20517, error-conditions.md), so deleting it changes no PingID answer;
+//! only a companion app answering one of its pushes that late gets 404 instead of
+//! `expired` (docs/device-api.md). The
 //! delay keeps a just-ended sign-in's rows for an operator looking into it and covers
 //! clocks of several nodes that disagree a little.
 
