@@ -213,13 +213,20 @@ impl Core {
             .user_and_guard(caller.org().id, &name.fold())
             .await?
             .ok_or(DomainError::AuthUserNotFound)?;
+        self.standing(&user, &guard)?;
+        Ok((user, service, guard))
+    }
+
+    /// What an operator decided about the user stops every sign-in, push or code:
+    /// suspended (20537), locked by an administrator (20524).
+    pub(super) fn standing(&self, user: &User, guard: &crate::store::AuthGuard) -> Result<(), DomainError> {
         if user.status_at(self.now()) == UserStatus::Suspended {
             return Err(DomainError::UserSuspended);
         }
         if guard.admin_locked {
             return Err(DomainError::AdminLocked);
         }
-        Ok((user, service, guard))
+        Ok(())
     }
 
     /// Lockout (20526) and OTP block (20565): checked once a factor is about to be used.
@@ -233,7 +240,7 @@ impl Core {
 
     /// Lockout (20526) only: pushes are not one-time passcodes, so an OTP block does not
     /// stop them (error-conditions.md, 20565).
-    fn lockout_guard(&self, guard: &crate::store::AuthGuard) -> Result<(), DomainError> {
+    pub(super) fn lockout_guard(&self, guard: &crate::store::AuthGuard) -> Result<(), DomainError> {
         if guard.locked_until_ms.is_some_and(|until| until > self.now()) {
             return Err(DomainError::LockedOut);
         }
@@ -852,12 +859,7 @@ impl Core {
             .user_by_id(a.user)
             .await?
             .ok_or(DomainError::InvalidSession)?;
-        if user.status_at(self.now()) == UserStatus::Suspended {
-            return Err(DomainError::UserSuspended);
-        }
-        if guard.admin_locked {
-            return Err(DomainError::AdminLocked);
-        }
+        self.standing(&user, guard)?;
         self.factor_guard(guard)?;
         if let Some(device) = a.device
             && !self.store.devices_of(a.user).await?.iter().any(|d| d.id == device)

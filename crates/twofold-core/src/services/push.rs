@@ -224,16 +224,9 @@ impl Core {
             .user_by_id(push.user_id)
             .await?
             .ok_or(DomainError::SessionDeviceGone)?;
-        if user.status_at(self.now()) == crate::model::UserStatus::Suspended {
-            return Err(DomainError::UserSuspended);
-        }
         let guard = self.store.auth_guard(user.id).await?;
-        if guard.admin_locked {
-            return Err(DomainError::AdminLocked);
-        }
-        if guard.locked_until_ms.is_some_and(|until| until > self.now()) {
-            return Err(DomainError::LockedOut);
-        }
+        self.standing(&user, &guard)?;
+        self.lockout_guard(&guard)?;
         let session = self
             .store
             .auth_session(&push.session_id)

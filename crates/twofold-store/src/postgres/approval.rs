@@ -9,6 +9,9 @@ use twofold_core::store::{
     Approval, ApprovalOutcome, ApprovalState, AttemptOutcome, AuditEvent, WrongCode, WrongCodeOutcome, failure_outcome,
 };
 
+use super::auth::{count_failure, insert_audit, success};
+use super::devices::count_sms;
+use super::tokens::swap;
 use super::{PostgresStore, Tx, get, store_err};
 
 /// [`twofold_core::store::AuthStore::approve_session`] in one transaction.
@@ -49,50 +52,19 @@ pub(super) async fn approve(store: &PostgresStore, a: &Approval<'_>) -> Result<A
     if !a.still_holds(&now) {
         return Ok(ApprovalOutcome::SessionMoved);
     }
-    if let Some((device, expected, new)) = a.counter {
-        let swapped = sqlx::query("UPDATE devices SET counter = $3 WHERE id = $1 AND counter IS NOT DISTINCT FROM $2")
-            .bind(device.0)
-            .bind(expected)
-            .bind(new)
-            .execute(&mut *tx)
-            .await
-            .map_err(store_err)?;
-        if swapped.rows_affected() != 1 {
-            return Ok(ApprovalOutcome::CodeSpent);
-        }
+    if let Some((device, expected, new)) = a.counter
+        && !swap(&mut *tx, device, expected, new).await.map_err(store_err)?
+    {
+        return Ok(ApprovalOutcome::CodeSpent);
     }
-    run(
-        &mut tx,
-        sqlx::query("UPDATE auth_sessions SET state = 'approved' WHERE id = $1").bind(a.session_id),
-    )
-    .await?;
-    run(
-        &mut tx,
-        sqlx::query("UPDATE users SET failed_attempts = 0, last_login_ms = $2 WHERE id = $1")
-            .bind(a.user.0)
-            .bind(a.now_ms),
-    )
-    .await?;
-    if let Some(d) = a.device {
-        run(
-            &mut tx,
-            sqlx::query("UPDATE devices SET last_used_ms = $2 WHERE id = $1")
-                .bind(d.0)
-                .bind(a.now_ms),
-        )
-        .await?;
-    }
+    sqlx::query("UPDATE auth_sessions SET state = 'approved' WHERE id = $1")
+        .bind(a.session_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_err)?;
+    success(&mut tx, a.user, a.device, a.now_ms, true).await?;
     if let Some(day) = a.sms_day {
-        run(
-            &mut tx,
-            sqlx::query(
-                "INSERT INTO sms_usage (user_id, day, sent, claimed) VALUES ($1, $2, 0, 1) \
-                 ON CONFLICT (user_id, day) DO UPDATE SET claimed = sms_usage.claimed + 1",
-            )
-            .bind(a.user.0)
-            .bind(day),
-        )
-        .await?;
+        count_sms(&mut *tx, a.user, day, 0, 1).await.map_err(store_err)?;
     }
     if let Some(event) = a.audit {
         append_audit_alone(&mut tx, event).await?;
@@ -105,18 +77,9 @@ pub(super) async fn approve(store: &PostgresStore, a: &Approval<'_>) -> Result<A
 pub(super) async fn wrong_code(store: &PostgresStore, w: &WrongCode<'_>) -> Result<WrongCodeOutcome, StoreError> {
     let mut tx = store.begin().await?;
     // The user first (the row lock, and nothing when locked), then the session.
-    let failed: Option<i64> = sqlx::query_scalar(
-        "UPDATE users SET failed_attempts = CASE WHEN failed_attempts + 1 >= $2 THEN 0 ELSE failed_attempts + 1 END, \
-         locked_until_ms = CASE WHEN failed_attempts + 1 >= $2 THEN $3 ELSE locked_until_ms END \
-         WHERE id = $1 AND (locked_until_ms IS NULL OR locked_until_ms <= $4) RETURNING failed_attempts",
-    )
-    .bind(w.user.0)
-    .bind(i64::from(w.threshold))
-    .bind(w.lock_until_ms)
-    .bind(w.now_ms)
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(store_err)?;
+    let failed = count_failure(&mut *tx, w.user, w.threshold, w.now_ms, w.lock_until_ms)
+        .await
+        .map_err(store_err)?;
     if failed.is_none() {
         return Ok(WrongCodeOutcome::UserLocked);
     }
@@ -147,20 +110,11 @@ pub(super) async fn wrong_code(store: &PostgresStore, w: &WrongCode<'_>) -> Resu
     })
 }
 
-/// Runs one statement in the transaction.
-async fn run<'q>(
-    tx: &mut Tx,
-    query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
-) -> Result<(), StoreError> {
-    query.execute(&mut **tx).await.map_err(store_err)?;
-    Ok(())
-}
-
 /// The audit record in a savepoint of its own: a failed append is logged and undoes only
 /// itself, never the approval it records.
 async fn append_audit_alone(tx: &mut Tx, e: &AuditEvent) -> Result<(), StoreError> {
     let mut savepoint = sqlx::Acquire::begin(&mut **tx).await.map_err(store_err)?;
-    match super::auth::insert_audit(&mut *savepoint, e).await {
+    match insert_audit(&mut *savepoint, e).await {
         Ok(_) => savepoint.commit().await.map_err(store_err)?,
         Err(err) => {
             tracing::error!(error = %store_err(err), op = %e.op, "audit append failed");

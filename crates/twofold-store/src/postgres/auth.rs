@@ -12,7 +12,7 @@ use twofold_core::store::{
     WrongCodeOutcome, failure_outcome,
 };
 
-use super::{PostgresStore, get, store_err};
+use super::{PostgresStore, Tx, get, store_err};
 
 fn session(row: &PgRow) -> Result<AuthSession, StoreError> {
     let device: Option<i64> = get(row, "device_id")?;
@@ -172,18 +172,9 @@ impl AuthStore for PostgresStore {
         now_ms: i64,
         lock_until_ms: i64,
     ) -> Result<FailureOutcome, StoreError> {
-        let failed: Option<i64> = sqlx::query_scalar(
-            "UPDATE users SET failed_attempts = CASE WHEN failed_attempts + 1 >= $2 THEN 0 ELSE failed_attempts + 1 END, \
-             locked_until_ms = CASE WHEN failed_attempts + 1 >= $2 THEN $3 ELSE locked_until_ms END \
-             WHERE id = $1 AND (locked_until_ms IS NULL OR locked_until_ms <= $4) RETURNING failed_attempts",
-        )
-        .bind(user.0)
-        .bind(i64::from(threshold))
-        .bind(lock_until_ms)
-        .bind(now_ms)
-        .fetch_optional(self.pool())
-        .await
-        .map_err(store_err)?;
+        let failed = count_failure(self.pool(), user, threshold, now_ms, lock_until_ms)
+            .await
+            .map_err(store_err)?;
         Ok(failure_outcome(failed))
     }
 
@@ -195,21 +186,7 @@ impl AuthStore for PostgresStore {
         reset_failures: bool,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
-        sqlx::query("UPDATE users SET failed_attempts = CASE WHEN $3 THEN 0 ELSE failed_attempts END, last_login_ms = $2 WHERE id = $1")
-            .bind(user.0)
-            .bind(now_ms)
-            .bind(reset_failures)
-            .execute(&mut *tx)
-            .await
-            .map_err(store_err)?;
-        if let Some(d) = device {
-            sqlx::query("UPDATE devices SET last_used_ms = $2 WHERE id = $1")
-                .bind(d.0)
-                .bind(now_ms)
-                .execute(&mut *tx)
-                .await
-                .map_err(store_err)?;
-        }
+        success(&mut tx, user, device, now_ms, reset_failures).await?;
         tx.commit().await.map_err(store_err)
     }
 
@@ -324,5 +301,56 @@ pub(super) async fn insert_audit<'e>(ex: impl sqlx::PgExecutor<'e>, e: &AuditEve
     .bind(e.created_ms)
     .execute(ex)
     .await?;
+    Ok(())
+}
+
+/// One more consecutive failure of a user not locked at `now_ms` (locked until
+/// `lock_until_ms` at `threshold`, the count restarting); the count after it, `None` when
+/// the user was locked or is gone. Through the pool, or a transaction that then holds the
+/// user's row.
+pub(super) async fn count_failure<'e>(
+    ex: impl sqlx::PgExecutor<'e>,
+    user: UserId,
+    threshold: u32,
+    now_ms: i64,
+    lock_until_ms: i64,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE users SET failed_attempts = CASE WHEN failed_attempts + 1 >= $2 THEN 0 ELSE failed_attempts + 1 END, \
+         locked_until_ms = CASE WHEN failed_attempts + 1 >= $2 THEN $3 ELSE locked_until_ms END \
+         WHERE id = $1 AND (locked_until_ms IS NULL OR locked_until_ms <= $4) RETURNING failed_attempts",
+    )
+    .bind(user.0)
+    .bind(i64::from(threshold))
+    .bind(lock_until_ms)
+    .bind(now_ms)
+    .fetch_optional(ex)
+    .await
+}
+
+/// A success inside `tx`: the user's lastLogin (and failure count reset) and the device's
+/// last use.
+pub(super) async fn success(
+    tx: &mut Tx,
+    user: UserId,
+    device: Option<DeviceId>,
+    now_ms: i64,
+    reset_failures: bool,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE users SET failed_attempts = CASE WHEN $3 THEN 0 ELSE failed_attempts END, last_login_ms = $2 WHERE id = $1")
+        .bind(user.0)
+        .bind(now_ms)
+        .bind(reset_failures)
+        .execute(&mut **tx)
+        .await
+        .map_err(store_err)?;
+    if let Some(d) = device {
+        sqlx::query("UPDATE devices SET last_used_ms = $2 WHERE id = $1")
+            .bind(d.0)
+            .bind(now_ms)
+            .execute(&mut **tx)
+            .await
+            .map_err(store_err)?;
+    }
     Ok(())
 }

@@ -422,17 +422,30 @@ impl DeviceStore for PostgresStore {
     }
 
     async fn record_sms(&self, user: UserId, day: i64, sent: i32, claimed: u32) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO sms_usage (user_id, day, sent, claimed) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (user_id, day) DO UPDATE SET sent = sms_usage.sent + excluded.sent, claimed = sms_usage.claimed + excluded.claimed",
-        )
-        .bind(user.0)
-        .bind(day)
-        .bind(i64::from(sent))
-        .bind(i64::from(claimed))
-        .execute(self.pool())
-        .await
-        .map_err(store_err)?;
-        Ok(())
+        count_sms(self.pool(), user, day, sent, claimed)
+            .await
+            .map_err(store_err)
     }
+}
+
+/// Adds `sent` codes sent and `claimed` codes used to the user's count for `day`. Through
+/// the pool or a transaction.
+pub(super) async fn count_sms<'e>(
+    ex: impl sqlx::PgExecutor<'e>,
+    user: UserId,
+    day: i64,
+    sent: i32,
+    claimed: u32,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO sms_usage (user_id, day, sent, claimed) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (user_id, day) DO UPDATE SET sent = sms_usage.sent + excluded.sent, claimed = sms_usage.claimed + excluded.claimed",
+    )
+    .bind(user.0)
+    .bind(day)
+    .bind(i64::from(sent))
+    .bind(i64::from(claimed))
+    .execute(ex)
+    .await?;
+    Ok(())
 }

@@ -143,14 +143,7 @@ impl TokenStore for PostgresStore {
     }
 
     async fn swap_counter(&self, device: DeviceId, expected: Option<i64>, new: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE devices SET counter = $3 WHERE id = $1 AND counter IS NOT DISTINCT FROM $2")
-            .bind(device.0)
-            .bind(expected)
-            .bind(new)
-            .execute(self.pool())
-            .await
-            .map_err(store_err)?;
-        Ok(done.rows_affected() == 1)
+        swap(self.pool(), device, expected, new).await.map_err(store_err)
     }
 
     async fn set_session_counter(&self, session: &str, counter: i64) -> Result<bool, StoreError> {
@@ -291,4 +284,21 @@ impl TokenStore for PostgresStore {
             .map(job)
             .transpose()
     }
+}
+
+/// Moves a device's code counter from `expected` to `new`; false when it no longer held
+/// `expected` (the code was spent first). Through the pool or a transaction.
+pub(super) async fn swap<'e>(
+    ex: impl sqlx::PgExecutor<'e>,
+    device: DeviceId,
+    expected: Option<i64>,
+    new: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE devices SET counter = $3 WHERE id = $1 AND counter IS NOT DISTINCT FROM $2")
+        .bind(device.0)
+        .bind(expected)
+        .bind(new)
+        .execute(ex)
+        .await?;
+    Ok(done.rows_affected() == 1)
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use twofold_client::Reply;
+use twofold_core::ids::UserId;
 use twofold_proto::ErrorId;
 use twofold_testkit::{Fault, TestApp};
 
@@ -91,16 +92,7 @@ async fn guesses_in_flight_at_the_lockout_answer_20526_the_right_one_too() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_claimed_approval_refused_by_a_failure_elsewhere_is_tried_again() {
     let app = TestApp::start().await;
-    yubi::import(&app).await;
-    let yan = add_user(&app, "yan").await;
-    assert_ok(&call(&app, "pairyubikey", json!({"username": "yan", "otp": yubi::otp(1, 0)})).await);
-    let s1 = session_of(&start(&app, "yan").await);
-    let s2 = session_of(&start(&app, "yan").await);
-    app.faults
-        .fail("raise_yubikey_counter", Fault::Delay(Duration::from_millis(400)));
-    let right = spawn_offline(&app, "yan", &yubi::otp(1, 1), &s1);
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    // An OTP of a key nobody imported: wrong, on the user's other session.
+    // An OTP of a key nobody imported: wrong.
     let stranger = twofold_factors::yubikey::encode_otp(
         "cccccccccccb",
         &[7u8; 16],
@@ -113,12 +105,29 @@ async fn a_claimed_approval_refused_by_a_failure_elsewhere_is_tried_again() {
         },
     )
     .unwrap();
-    assert_error(&offline(&app, "yan", &stranger, &s2).await, ErrorId::IncorrectPassword);
-    let right = right.await.unwrap();
-    app.faults.clear();
+    let (yan, s1, right) = yubikey_check_during_a_wrong_code(&app, &stranger).await;
     assert_ok(&right);
     assert_eq!(app.store().auth_session(&s1).await.unwrap().unwrap().state, "approved");
     assert_eq!(app.store().auth_guard(yan).await.unwrap().failed_attempts, 0);
+}
+
+/// yan pairs the imported YubiKey and opens two sessions; its next OTP is checked on the
+/// first (the claim taken, the approval held back) while `wrong` fails on the second
+/// (20513). Returns yan, the first session and the OTP's answer.
+async fn yubikey_check_during_a_wrong_code(app: &TestApp, wrong: &str) -> (UserId, String, Reply<serde_json::Value>) {
+    yubi::import(app).await;
+    let yan = add_user(app, "yan").await;
+    assert_ok(&call(app, "pairyubikey", json!({"username": "yan", "otp": yubi::otp(1, 0)})).await);
+    let s1 = session_of(&start(app, "yan").await);
+    let s2 = session_of(&start(app, "yan").await);
+    app.faults
+        .fail("raise_yubikey_counter", Fault::Delay(Duration::from_millis(400)));
+    let right = spawn_offline(app, "yan", &yubi::otp(1, 1), &s1);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_error(&offline(app, "yan", wrong, &s2).await, ErrorId::IncorrectPassword);
+    let right = right.await.unwrap();
+    app.faults.clear();
+    (yan, s1, right)
 }
 
 /// A YubiKey approval refused because the user got locked meanwhile answers 20526 and
@@ -128,18 +137,7 @@ async fn a_claimed_approval_refused_by_a_lockout_gives_the_session_back() {
     let app = TestApp::start().await;
     set(&app, "lockout_threshold", "1").await;
     set(&app, "lockout_secs", "60").await;
-    yubi::import(&app).await;
-    add_user(&app, "yan").await;
-    assert_ok(&call(&app, "pairyubikey", json!({"username": "yan", "otp": yubi::otp(1, 0)})).await);
-    let s1 = session_of(&start(&app, "yan").await);
-    let s2 = session_of(&start(&app, "yan").await);
-    app.faults
-        .fail("raise_yubikey_counter", Fault::Delay(Duration::from_millis(400)));
-    let right = spawn_offline(&app, "yan", &yubi::otp(1, 1), &s1);
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_error(&offline(&app, "yan", "123456", &s2).await, ErrorId::IncorrectPassword);
-    let right = right.await.unwrap();
-    app.faults.clear();
+    let (_, s1, right) = yubikey_check_during_a_wrong_code(&app, "123456").await;
     assert_error(&right, ErrorId::AccountTemporarilyLocked);
     assert_eq!(app.store().auth_session(&s1).await.unwrap().unwrap().state, "challenge");
     app.clock.advance(61_000);
